@@ -1,0 +1,120 @@
+"""Edit distance between architectures and the kernel the Bayesian optimiser uses.
+
+d(g1, g2) = D_layers + LAMBDA * D_skips, where D_layers aligns the two main chains of
+Conv2D / Dense / pooling layers (insert or delete: 1, substitute: the layer distance) and
+D_skips optimally matches the two sets of skip connections (Hungarian assignment) plus the
+difference in their numbers. The kernel is k = exp(-rho * d^2), made PSD explicitly.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from kerasauto.graph import Graph
+
+LAMBDA = 1.0
+_CHAIN_KINDS = ("Conv2D", "Dense", "MaxPooling2D", "AveragePooling2D")
+LayerKey = tuple[str, float, float, float]
+
+
+def _as_number(value) -> float:
+    return float(value[0] if isinstance(value, (list, tuple)) else value)
+
+
+def main_chain(graph: Graph) -> list[LayerKey]:
+    """(kind, width, kernel size, stride) of each main-chain layer in topological order."""
+    chain = []
+    for spec in graph.layers:
+        if spec.role != "body" or spec.kind not in _CHAIN_KINDS:
+            continue
+        config = spec.config
+        width = config.get("filters", config.get("units", 0))
+        size = config.get("kernel_size", config.get("pool_size", 1))
+        stride = config.get("strides") or (size if "pool_size" in config else 1)
+        chain.append((spec.kind, float(width), _as_number(size), _as_number(stride)))
+    return chain
+
+
+def skip_positions(graph: Graph) -> list[tuple[float, float, str]]:
+    """(start position in the main chain, span, kind) of each skip connection."""
+    body = [s.name for s in graph.layers if s.role == "body" and s.kind in _CHAIN_KINDS]
+
+    def position(node: str) -> int:
+        ancestors = graph.ancestors(node) | {node}
+        return sum(1 for name in body if name in ancestors)
+
+    result = []
+    for skip in graph.skips:
+        start, end = position(skip["from"]), position(skip["to"])
+        result.append((float(start), float(end - start), skip["kind"]))
+    return result
+
+
+def layer_distance(a: LayerKey, b: LayerKey) -> float:
+    """1 for different kinds; else the mean relative difference of width, kernel and stride."""
+    if a[0] != b[0]:
+        return 1.0
+    diffs = [abs(x - y) / max(x, y) for x, y in zip(a[1:], b[1:]) if max(x, y) > 0]
+    return float(np.mean(diffs)) if diffs else 0.0
+
+
+def _chain_distance(c1: Sequence[LayerKey], c2: Sequence[LayerKey]) -> float:
+    n, m = len(c1), len(c2)
+    table = np.zeros((n + 1, m + 1))
+    table[:, 0] = np.arange(n + 1)
+    table[0, :] = np.arange(m + 1)
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            table[i, j] = min(table[i - 1, j] + 1, table[i, j - 1] + 1,
+                              table[i - 1, j - 1] + layer_distance(c1[i - 1], c2[j - 1]))
+    return float(table[n, m])
+
+
+def _skip_distance(s1, s2) -> float:
+    if not s1 or not s2:
+        return float(len(s1) + len(s2))
+    cost = np.array([[abs(a[0] - b[0]) + abs(a[1] - b[1]) + (a[2] != b[2]) for b in s2]
+                     for a in s1])
+    rows, cols = linear_sum_assignment(cost)
+    return float(cost[rows, cols].sum() + abs(len(s1) - len(s2)))
+
+
+class ArchitectureSummary:
+    """What the distance needs of a graph, computed once."""
+
+    __slots__ = ("chain", "skips")
+
+    def __init__(self, graph: Graph):
+        self.chain = main_chain(graph)
+        self.skips = skip_positions(graph)
+
+
+def _summary(g: Graph | ArchitectureSummary) -> ArchitectureSummary:
+    return g if isinstance(g, ArchitectureSummary) else ArchitectureSummary(g)
+
+
+def edit_distance(g1: Graph | ArchitectureSummary, g2: Graph | ArchitectureSummary) -> float:
+    """The edit distance between two architectures (0 for equal ones, symmetric)."""
+    a, b = _summary(g1), _summary(g2)
+    return _chain_distance(a.chain, b.chain) + LAMBDA * _skip_distance(a.skips, b.skips)
+
+
+def distance_matrix(rows: Sequence, cols: Sequence | None = None) -> np.ndarray:
+    """Pairwise edit distances between graphs (or summaries)."""
+    rows = [_summary(g) for g in rows]
+    cols = rows if cols is None else [_summary(g) for g in cols]
+    return np.array([[edit_distance(a, b) for b in cols] for a in rows], dtype=float)
+
+
+def kernel_matrix(distances: np.ndarray, rho: float) -> np.ndarray:
+    """exp(-rho * d^2) elementwise."""
+    return np.exp(-rho * np.square(distances))
+
+
+def nearest_psd(matrix: np.ndarray, floor: float = 1e-9) -> np.ndarray:
+    """The symmetric matrix closest to ``matrix`` with eigenvalues >= ``floor``."""
+    symmetric = (matrix + matrix.T) / 2
+    values, vectors = np.linalg.eigh(symmetric)
+    return (vectors * np.maximum(values, floor)) @ vectors.T

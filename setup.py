@@ -1,0 +1,4 @@
+"""Installs kerasauto; the metadata lives in setup.cfg."""
+from setuptools import setup
+
+setup()
