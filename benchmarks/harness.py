@@ -124,11 +124,11 @@ def write_json(path: str, payload: dict[str, Any]) -> None:
     """Write ``payload`` as JSON atomically (temp file + rename)."""
     tmp_path = f"{path}.tmp"
     with open(tmp_path, "w", encoding="utf-8") as handle:
-        json.dump(payload, handle, default=_json_default)
+        json.dump(payload, handle, default=json_default)
     os.replace(tmp_path, path)
 
 
-def _json_default(value: Any) -> Any:
+def json_default(value: Any) -> Any:
     """JSON fallback for numpy scalars and arrays."""
     if isinstance(value, np.generic):
         return value.item()

@@ -1,0 +1,118 @@
+"""Write benchmark rows out: JSON lines, a Markdown table, a best-so-far plot."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Sequence
+
+from harness import SEARCH_FRACTION, json_default
+
+Row = dict[str, Any]
+
+RESULTS_HEADER = """# Benchmark results
+
+Appended by `benchmarks/compare.py` (newest last); raw rows with curves are in
+`results/results.jsonl`. Test accuracy is measured once, at the end, on the
+held-out test set; every search and early stop used the validation split only.
+See `README.md` for the protocol.
+"""
+
+
+def append_jsonl(path: str, rows: Sequence[Row]) -> None:
+    """Append one JSON object per row to ``path`` (never overwrites)."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path, "a", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, default=json_default) + "\n")
+
+
+def _fmt(value: Any, spec: str = "") -> str:
+    """Format a table cell; missing values become an en dash."""
+    if value is None:
+        return "–"
+    return format(value, spec) if spec else str(value)
+
+
+def _status_cell(row: Row) -> str:
+    """'ok', or the error, plus notes, escaped for a Markdown table."""
+    parts = [f"**error**: {row['error']}" if row.get("error") else "ok"]
+    parts += row.get("notes") or []
+    return "; ".join(parts).replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_section(rows: Sequence[Row], run: dict[str, Any], plot_link: str | None) -> str:
+    """A Markdown section (heading, machine line, table, plot link) for one compare.py run."""
+    machine = run["machine"]
+    label = f" — {run['label']}" if run.get("label") else ""
+    lines = [
+        f"## {run['date']} · {run['dataset']} · budget {run['budget_s']:g} s{label}",
+        "",
+        f"Machine: {machine['nproc']} cores, {machine['cpu']}, TensorFlow {machine['tensorflow']}, "
+        f"Keras {machine['keras']}, Python {machine['python']}. "
+        f"Data: {run['n_train']} train / {run['n_val']} val / {run['n_test']} test"
+        f"{' (train subset)' if run.get('train_subset') else ''}, seed {run['seed']}. "
+        f"Search stops at {SEARCH_FRACTION:.0%} of the budget. Run id `{run['run_id']}`.",
+        "",
+        "| system | test acc | trials | search s | final s | process wall s | params | peak RSS MiB | status / notes |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for row in rows:
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    row["system"],
+                    _fmt(row.get("test_accuracy"), ".4f"),
+                    _fmt(row.get("trials")),
+                    _fmt(row.get("search_s"), ".1f"),
+                    _fmt(row.get("final_s"), ".1f"),
+                    _fmt(row.get("wall_s"), ".1f"),
+                    _fmt(row.get("params"), ","),
+                    _fmt(row.get("peak_rss_mb"), ".0f"),
+                    _status_cell(row),
+                ]
+            )
+            + " |"
+        )
+    if plot_link:
+        lines += ["", f"![best-so-far validation accuracy]({plot_link})"]
+    return "\n".join(lines) + "\n"
+
+
+def append_markdown(path: str, section: str) -> None:
+    """Append ``section`` to the results file, creating it with a header if needed."""
+    new = not os.path.exists(path)
+    with open(path, "a", encoding="utf-8") as handle:
+        if new:
+            handle.write(RESULTS_HEADER)
+        handle.write("\n" + section)
+
+
+def plot_curves(path: str, rows: Sequence[Row], run: dict[str, Any]) -> bool:
+    """Plot every row's best-so-far validation accuracy against time; False if nothing to plot."""
+    curves = [(row["system"], row.get("curve") or []) for row in rows]
+    curves = [(name, curve) for name, curve in curves if curve]
+    if not curves:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(7, 4.5), dpi=110)
+    for name, curve in curves:
+        seconds = [point[0] for point in curve]
+        values = [point[1] for point in curve]
+        axes.step(seconds, values, where="post", marker="o", markersize=3, label=name)
+    axes.axvline(SEARCH_FRACTION * run["budget_s"], color="grey", linestyle=":", label="search deadline")
+    axes.set_xlim(0, run["budget_s"])
+    axes.set_xlabel("seconds since the system started")
+    axes.set_ylabel("best validation accuracy so far")
+    axes.set_title(f"{run['dataset']}, budget {run['budget_s']:g} s ({run['run_id']})")
+    axes.grid(alpha=0.3)
+    axes.legend(loc="lower right")
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+    return True

@@ -1,0 +1,107 @@
+import numpy as np
+import pytest
+
+from kerasauto import generators, morphism
+from kerasauto.calibration import calibrate_batchnorms
+from kerasauto.graph import Graph
+
+PRE = [{"kind": "Rescaling", "scale": 1 / 255}]
+GENERATORS = {"cnn": generators.cnn, "resnet": generators.resnet, "mlp": generators.mlp}
+TOLERANCE = 1e-4
+
+
+@pytest.fixture(scope="module")
+def trained_parents(digits):
+    """Each seed architecture trained for one epoch on real data (BN statistics have moved)."""
+    x, y = digits
+    parents = {}
+    for name, generator in GENERATORS.items():
+        graph = generator((8, 8, 1), 10, preprocessing=PRE)
+        model = graph.build()
+        model.compile("adam", "sparse_categorical_crossentropy")
+        model.fit(x, y, epochs=1, batch_size=64, verbose=0)
+        graph.update_weights(model)
+        parents[name] = graph
+    return parents
+
+
+def _materialise(graph, x):
+    """Build the child, calibrate its fresh BatchNorms on data, return (model, graph)."""
+    model = graph.build()
+    calibrate_batchnorms(model, graph.fresh_batchnorms, x[:256])
+    graph.fresh_batchnorms = []
+    graph.update_weights(model)
+    return model
+
+
+@pytest.mark.parametrize("name", GENERATORS)
+@pytest.mark.parametrize("op", morphism.MORPHISMS)
+def test_single_morph_preserves_function(trained_parents, digits, name, op):
+    x, y = digits
+    parent = trained_parents[name]
+    if not morphism.candidates(parent, op):
+        pytest.skip(f"{op} has no target in {name}")
+    child = morphism.apply(parent, op, np.random.default_rng(0))
+    assert child.architecture_key() != parent.architecture_key()
+    model = _materialise(child, x)
+    expected = parent.build().predict(x[:200], verbose=0)
+    assert np.abs(model.predict(x[:200], verbose=0) - expected).max() <= TOLERANCE
+    # The child trains, and its architecture survives JSON.
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.train_on_batch(x[:32], y[:32])
+    assert Graph.from_json(child.to_json()).to_json() == child.to_json()
+
+
+@pytest.mark.parametrize("name", GENERATORS)
+def test_chain_of_twenty_morphs_preserves_function(trained_parents, digits, name):
+    x, y = digits
+    rng = np.random.default_rng(1)
+    graph = trained_parents[name]
+    expected = graph.build().predict(x[:200], verbose=0)
+    applied = []
+    while len(applied) < 20:
+        op = morphism.MORPHISMS[int(rng.integers(4))]
+        try:
+            graph = morphism.apply(graph, op, rng)
+        except ValueError:
+            continue
+        applied.append(graph.last_op)
+    model = _materialise(graph, x)
+    assert model.count_params() == graph.num_params()
+    assert np.abs(model.predict(x[:200], verbose=0) - expected).max() <= TOLERANCE
+    model.compile("adam", "sparse_categorical_crossentropy")
+    assert np.isfinite(model.train_on_batch(x[:32], y[:32]))
+    assert Graph.from_json(graph.to_json()).to_json() == graph.to_json()
+    assert {op["op"] for op in applied} == set(morphism.MORPHISMS)
+
+
+def test_replaying_ops_gives_the_same_child(trained_parents):
+    parent = trained_parents["cnn"]
+    rng = np.random.default_rng(2)
+    child, ops = parent, []
+    for op in ("wider", "deeper", "skip_concat", "wider"):
+        child = morphism.apply(child, op, rng)
+        ops.append(child.last_op)
+    again = morphism.replay(parent, ops)
+    assert again.to_json() == child.to_json()
+    for name, values in child.weights.items():
+        for a, b in zip(values, again.weights[name]):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_neighbours_respect_limits_and_are_distinct(trained_parents):
+    parent = trained_parents["cnn"].drop_weights()
+    limits = morphism.Limits(max_params=parent.num_params() * 2, max_depth=6)
+    children = morphism.neighbours(parent, np.random.default_rng(3), 12, limits)
+    assert children
+    keys = {c.architecture_key() for c in children}
+    assert len(keys) == len(children)
+    for child in children:
+        assert child.num_params() <= limits.max_params
+        assert child.depth() <= limits.max_depth
+        assert child.last_op["op"] in morphism.MORPHISMS
+
+
+def test_apply_rejects_unknown_ops(trained_parents):
+    with pytest.raises(ValueError, match="op must be one of"):
+        morphism.apply(trained_parents["cnn"], "shallower")
