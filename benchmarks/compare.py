@@ -40,6 +40,8 @@ RUNNER = os.path.join(BENCH_DIR, "run_system.py")
 ALL_SYSTEMS = ("kerasauto", "random_search", "bayesian", "handwritten_cnn", "autokeras")
 #: Seconds a runner may exceed its budget (imports, evaluation, slow shutdown) before it is killed.
 GRACE_S = 120.0
+#: A system whose search + final training exceeds this multiple of the budget is flagged.
+OVER_BUDGET_TOLERANCE = 1.05
 
 
 @dataclass
@@ -230,6 +232,9 @@ def run_system(
         row["error"] = f"killed after {args.budget + GRACE_S:.0f} s (budget + {GRACE_S:.0f} s grace)"
     else:
         row["error"] = f"runner exited with status {outcome.returncode} and no result: {_log_tail(log_path)}"
+    spent = (row.get("search_s") or 0.0) + (row.get("final_s") or 0.0)
+    if spent > OVER_BUDGET_TOLERANCE * args.budget:
+        row["over_budget_s"] = round(spent - args.budget, 1)
     row.update(
         returncode=outcome.returncode,
         timed_out=outcome.timed_out,
@@ -265,7 +270,7 @@ def print_summary(rows: list[dict[str, Any]]) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Prepare the data once, run every selected system, append the results."""
     args = parse_args(argv)
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     run = {
         "run_id": now.strftime("%Y%m%dT%H%M%SZ"),
         "date": now.strftime("%Y-%m-%d %H:%M UTC"),

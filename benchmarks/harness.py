@@ -12,7 +12,8 @@ import platform
 import resource
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -60,15 +61,22 @@ class Clock:
 def best_so_far(points: Iterable[tuple[float, float]]) -> Curve:
     """Turn ``(seconds, value)`` observations into a running-maximum curve.
 
-    Points are sorted by time; ``None``/NaN values are skipped.
+    Points are sorted by time; ``None``/NaN values are skipped. Only points
+    where the maximum improves are kept, plus the last observation (so the
+    curve shows how long the system kept working).
     """
     curve: Curve = []
     best = -np.inf
+    last_seconds = None
     for seconds, value in sorted(points, key=lambda p: p[0]):
         if value is None or not np.isfinite(value):
             continue
-        best = max(best, float(value))
-        curve.append([round(float(seconds), 2), best])
+        last_seconds = round(float(seconds), 2)
+        if float(value) > best:
+            best = float(value)
+            curve.append([last_seconds, best])
+    if curve and last_seconds is not None and curve[-1][0] != last_seconds:
+        curve.append([last_seconds, best])
     return curve
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 from harness import SEARCH_FRACTION, json_default
 
@@ -37,6 +38,8 @@ def _fmt(value: Any, spec: str = "") -> str:
 def _status_cell(row: Row) -> str:
     """'ok', or the error, plus notes, escaped for a Markdown table."""
     parts = [f"**error**: {row['error']}" if row.get("error") else "ok"]
+    if row.get("over_budget_s"):
+        parts.append(f"**over budget by {row['over_budget_s']:g} s**")
     parts += row.get("notes") or []
     return "; ".join(parts).replace("|", "\\|").replace("\n", " ")
 

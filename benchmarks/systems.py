@@ -12,7 +12,8 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import numpy as np
 
@@ -23,7 +24,7 @@ Result = dict[str, Any]
 #: Maximum epochs of one Keras Tuner trial (early stopping usually ends it sooner).
 TRIAL_MAX_EPOCHS = 20
 #: Early-stopping patience (epochs without val_accuracy improvement) inside a trial.
-TRIAL_PATIENCE = 3
+TRIAL_PATIENCE = 5
 #: Random trials before Bayesian optimisation starts fitting its Gaussian process.
 BAYESIAN_INITIAL_POINTS = 5
 #: Epoch cap for runs that train "until the deadline"; the deadline ends them first.
@@ -379,29 +380,6 @@ def run_kerasauto(bench: Bench, clock: Clock, result: Result) -> None:
 # --------------------------------------------------------------------------- AutoKeras
 
 
-def _fix_autokeras_callback_copy(tuner_class: type, result: Result) -> None:
-    """Work around AutoKeras' ``_remove_early_stopping`` returning a list of lists.
-
-    In AutoKeras 3.0.0 it returns ``[deepcopy(callbacks) for ...]`` (one copy of
-    the whole list per callback), which breaks the final fit whenever the user
-    passes callbacks. The fix is recorded in the row's notes.
-    """
-    from keras import callbacks as keras_callbacks
-
-    probe = tuner_class._remove_early_stopping([keras_callbacks.Callback()])
-    if probe and isinstance(probe[0], list):
-
-        def remove_early_stopping(callbacks: list) -> list:
-            import copy
-
-            return [
-                copy.deepcopy(c) for c in callbacks if not isinstance(c, keras_callbacks.EarlyStopping)
-            ]
-
-        tuner_class._remove_early_stopping = staticmethod(remove_early_stopping)
-        result["notes"].append("patched AutoKeras _remove_early_stopping (returned nested lists)")
-
-
 def run_autokeras(bench: Bench, clock: Clock, result: Result) -> None:
     """AutoKeras ``ImageClassifier`` with a wall-clock stop (run under its own interpreter).
 
@@ -423,7 +401,6 @@ def run_autokeras(bench: Bench, clock: Clock, result: Result) -> None:
         seed=bench.seed,
     )
     tuner = clf.tuner
-    _fix_autokeras_callback_copy(type(tuner), result)
     deadline = [clock.search_deadline]
     marks: dict[str, float] = {}
     points: list[tuple[float, float]] = []
@@ -443,6 +420,7 @@ def run_autokeras(bench: Bench, clock: Clock, result: Result) -> None:
             points.append((clock.elapsed(), value))
 
     tuner.pre_create_trial, tuner.on_trial_end = pre_create_trial, on_trial_end
+    result["notes"].append("AutoKeras selects on val_loss; the curve shows val_accuracy")
     try:
         clf.fit(
             bench.x_train,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import keras
 from keras import layers
@@ -95,10 +95,17 @@ def compile_classifier(model: keras.Model, learning_rate: float) -> keras.Model:
     return model
 
 
+#: Batch-norm momentum. Keras' default 0.99 needs hundreds of steps before the
+#: moving statistics are usable, so on small data sets (digits: 10 steps per
+#: epoch) validation accuracy stays near chance for many epochs and early
+#: stopping kills good trials. 0.9 fixes that at no cost on larger data.
+BN_MOMENTUM = 0.9
+
+
 def conv_bn_relu(x, filters: int):
     """3x3 convolution (no bias) -> batch norm -> ReLU."""
     x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
-    x = layers.BatchNormalization()(x)
+    x = layers.BatchNormalization(momentum=BN_MOMENTUM)(x)
     return layers.ReLU()(x)
 
 

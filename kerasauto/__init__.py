@@ -1,0 +1,11 @@
+"""kerasauto: Keras-native AutoML by network morphism and Bayesian optimisation."""
+import os as _os
+
+_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from kerasauto import generators, kernel, morphism  # noqa: E402
+from kerasauto.graph import Graph  # noqa: E402
+from kerasauto.tuners import MorphismTuner, NetworkMorphismOracle  # noqa: E402
+
+__version__ = "0.1.0"
+__all__ = ["Graph", "MorphismTuner", "NetworkMorphismOracle", "generators", "kernel", "morphism"]

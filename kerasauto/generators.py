@@ -27,7 +27,7 @@ def _start(input_shape: Sequence[int], preprocessing: Sequence[dict] | None,
 def _conv_bn_relu(graph: Graph, node: str, filters: int, kernel_size: int = 3) -> str:
     node = graph.add("Conv2D", node, filters=filters, kernel_size=kernel_size,
                      padding="same", use_bias=False)
-    node = graph.add("BatchNormalization", node)
+    node = graph.add("BatchNormalization", node, momentum=0.9)
     return graph.add("ReLU", node)
 
 
@@ -76,7 +76,7 @@ def resnet(input_shape: Sequence[int], num_outputs: int, head: str = "softmax",
             branch = _conv_bn_relu(graph, node, width)
             branch = graph.add("Conv2D", branch, filters=width, kernel_size=3,
                                padding="same", use_bias=False)
-            branch = graph.add("BatchNormalization", branch)
+            branch = graph.add("BatchNormalization", branch, momentum=0.9)
             graph.skips.append({"from": node, "to": branch, "kind": "add"})
             node = graph.add("Add", [node, branch])
             node = graph.add("ReLU", node)
@@ -95,7 +95,7 @@ def mlp(input_shape: Sequence[int], num_outputs: int, head: str = "softmax",
         node = graph.add("Flatten", node)
     for _ in range(layers):
         node = graph.add("Dense", node, units=units, use_bias=False)
-        node = graph.add("BatchNormalization", node)
+        node = graph.add("BatchNormalization", node, momentum=0.9)
         node = graph.add("ReLU", node)
     _head(graph, node, num_outputs, head, dropout)
     return graph

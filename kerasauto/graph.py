@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Iterable
 
@@ -70,13 +71,14 @@ class Graph:
     def new_name(self, kind: str) -> str:
         """A node name not used before in this graph (nor in any of its ancestors)."""
         self.next_id += 1
-        prefix = "".join("_" + ch.lower() if ch.isupper() else ch for ch in kind).lstrip("_")
+        prefix = re.sub(r"(?<=[a-z])(?=[A-Z])", "_", kind).lower()
         return f"{prefix}_{self.next_id}"
 
     def copy(self) -> "Graph":
         """A deep copy of the architecture; weight arrays are shared until replaced."""
         clone = copy.copy(self)
-        clone.layers = [copy.deepcopy(spec) for spec in self.layers]
+        clone.layers = [LayerSpec(s.name, s.kind, dict(s.config), list(s.inputs), s.role)
+                        for s in self.layers]
         clone.weights = dict(self.weights)
         clone.skips = [dict(skip) for skip in self.skips]
         clone.fresh_batchnorms = list(self.fresh_batchnorms)

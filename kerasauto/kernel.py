@@ -54,22 +54,40 @@ def skip_positions(graph: Graph) -> list[tuple[float, float, str]]:
 
 def layer_distance(a: LayerKey, b: LayerKey) -> float:
     """1 for different kinds; else the mean relative difference of width, kernel and stride."""
-    if a[0] != b[0]:
-        return 1.0
-    diffs = [abs(x - y) / max(x, y) for x, y in zip(a[1:], b[1:]) if max(x, y) > 0]
-    return float(np.mean(diffs)) if diffs else 0.0
+    return float(_substitution_costs(_encode([a]), _encode([b]))[0, 0])
 
 
-def _chain_distance(c1: Sequence[LayerKey], c2: Sequence[LayerKey]) -> float:
-    n, m = len(c1), len(c2)
-    table = np.zeros((n + 1, m + 1))
-    table[:, 0] = np.arange(n + 1)
-    table[0, :] = np.arange(m + 1)
+def _encode(chain: Sequence[LayerKey]) -> tuple[np.ndarray, np.ndarray]:
+    """A chain as (kind codes, attribute matrix) for vectorised distances."""
+    kinds = np.array([_CHAIN_KINDS.index(k[0]) for k in chain], dtype=int)
+    attributes = np.array([k[1:] for k in chain], dtype=float).reshape(len(chain), 3)
+    return kinds, attributes
+
+
+def _substitution_costs(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    kinds_a, attrs_a = a
+    kinds_b, attrs_b = b
+    high = np.maximum(attrs_a[:, None, :], attrs_b[None, :, :])
+    valid = high > 0
+    relative = np.where(valid, np.abs(attrs_a[:, None, :] - attrs_b[None, :, :]) / np.where(valid, high, 1), 0)
+    same_kind_cost = relative.sum(-1) / np.maximum(valid.sum(-1), 1)
+    return np.where(kinds_a[:, None] == kinds_b[None, :], same_kind_cost, 1.0)
+
+
+def _chain_distance(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> float:
+    """Levenshtein alignment cost; each DP row is computed at once with a running minimum."""
+    n, m = len(a[0]), len(b[0])
+    if n == 0 or m == 0:
+        return float(n + m)
+    costs = _substitution_costs(a, b)
+    steps = np.arange(m + 1, dtype=float)
+    row = steps.copy()
     for i in range(1, n + 1):
-        for j in range(1, m + 1):
-            table[i, j] = min(table[i - 1, j] + 1, table[i, j - 1] + 1,
-                              table[i - 1, j - 1] + layer_distance(c1[i - 1], c2[j - 1]))
-    return float(table[n, m])
+        candidate = np.empty(m + 1)
+        candidate[0] = i
+        candidate[1:] = np.minimum(row[1:] + 1, row[:-1] + costs[i - 1])
+        row = np.minimum.accumulate(candidate - steps) + steps
+    return float(row[m])
 
 
 def _skip_distance(s1, s2) -> float:
@@ -87,7 +105,7 @@ class ArchitectureSummary:
     __slots__ = ("chain", "skips")
 
     def __init__(self, graph: Graph):
-        self.chain = main_chain(graph)
+        self.chain = _encode(main_chain(graph))
         self.skips = skip_positions(graph)
 
 

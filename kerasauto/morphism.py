@@ -154,7 +154,8 @@ def _deeper(graph: Graph, op: dict) -> None:
     else:
         layer = LayerSpec(graph.new_name("Dense"), "Dense",
                           {"units": channels, "use_bias": False}, [anchor])
-    norm = LayerSpec(graph.new_name("BatchNormalization"), "BatchNormalization", {}, [layer.name])
+    norm = LayerSpec(graph.new_name("BatchNormalization"), "BatchNormalization",
+                      {"momentum": 0.9}, [layer.name])
     relu = LayerSpec(graph.new_name("ReLU"), "ReLU", {}, [norm.name])
     if graph.weights:
         eye = np.eye(channels, dtype=np.float32)

@@ -1,0 +1,1 @@
+"""Generic machinery the tuners build on: I/O, the Gaussian process, the acquisition search."""

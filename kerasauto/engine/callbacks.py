@@ -1,0 +1,76 @@
+"""Keras callbacks a trial trains with: the wall-clock deadline, best-epoch keeping, NaN guard."""
+from __future__ import annotations
+
+import math
+import time
+
+import keras
+import numpy as np
+
+
+class Deadline(keras.callbacks.Callback):
+    """Stops training at a wall-clock time (checked after every batch); the epoch still validates."""
+
+    def __init__(self, deadline: float | None):
+        super().__init__()
+        self.deadline = deadline or None
+        self.reached = False
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.deadline and time.time() >= self.deadline:
+            self.reached = True
+            self.model.stop_training = True
+
+
+class NanGuard(keras.callbacks.Callback):
+    """Stops training as soon as the loss is NaN or infinite, and remembers that it did."""
+
+    def __init__(self):
+        super().__init__()
+        self.diverged = False
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.diverged = True
+            self.model.stop_training = True
+
+
+class BestEpochKeeper(keras.callbacks.Callback):
+    """Keeps the weights of the best epoch by ``monitor`` and the history of all epochs.
+
+    ``score()`` is the mean of the monitored value over the ``window`` epochs ending at the best
+    one: less noisy than a single epoch, and it describes the weights that are kept.
+    """
+
+    def __init__(self, monitor: str, direction: str = "max", window: int = 3):
+        super().__init__()
+        self.monitor, self.direction, self.window = monitor, direction, window
+        self.history: list[dict] = []
+        self.best_epoch: int | None = None
+        self.best_weights: list[np.ndarray] | None = None
+
+    def _better(self, value: float, best: float) -> bool:
+        return value > best if self.direction == "max" else value < best
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = {k: float(v) for k, v in (logs or {}).items()}
+        self.history.append(logs)
+        value = logs.get(self.monitor)
+        if value is None or not math.isfinite(value):
+            return
+        if self.best_epoch is None or self._better(value, self.history[self.best_epoch][self.monitor]):
+            self.best_epoch = len(self.history) - 1
+            self.best_weights = self.model.get_weights()
+
+    def best_logs(self) -> dict:
+        """The metrics of the best epoch, with the monitored value replaced by ``score()``."""
+        logs = dict(self.history[self.best_epoch])
+        logs[self.monitor] = self.score()
+        return logs
+
+    def score(self) -> float:
+        start = max(0, self.best_epoch - self.window + 1)
+        values = [h[self.monitor] for h in self.history[start:self.best_epoch + 1]
+                  if math.isfinite(h.get(self.monitor, math.nan))]
+        return float(np.mean(values))

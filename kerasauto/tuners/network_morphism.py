@@ -1,0 +1,353 @@
+"""Network-morphism search on keras-tuner: Bayesian optimisation over function-preserving morphs.
+
+``NetworkMorphismOracle`` proposes architectures (seeds first, then morphs of trained trials chosen
+by a GP with the edit-distance kernel and a simulated-annealing tree search). Each trial carries its
+architecture JSON, the trained trial it descends from and the morph ops to replay on that trial's
+weights, all as plain hyperparameter values, so trials survive keras-tuner's JSON files and its
+gRPC transport unchanged. ``MorphismTuner`` rebuilds each child from its parent's saved weights and
+trains it.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import time
+from typing import Any, Sequence
+
+import keras
+import keras_tuner
+import numpy as np
+from keras_tuner.src.engine import trial as trial_module
+from keras_tuner.src.engine.tuner import maybe_distribute
+
+from kerasauto import generators, morphism
+from kerasauto.calibration import calibrate_batchnorms
+from kerasauto.engine import io
+from kerasauto.engine.acquisition import AnnealingSchedule, tree_search
+from kerasauto.engine.callbacks import BestEpochKeeper, Deadline, NanGuard
+from kerasauto.engine.devices import default_strategy
+from kerasauto.engine.display import TrialLineDisplay
+from kerasauto.engine.gp import ArchitectureGP
+from kerasauto.graph import Graph
+from kerasauto.kernel import ArchitectureSummary
+
+TrialStatus = trial_module.TrialStatus
+#: Substrings of a failed trial's message that mean it ran out of memory.
+OOM_MARKERS = ("ResourceExhausted", "out of memory", "OOM")
+#: A search stops proposing when less than this many seconds remain.
+MIN_SECONDS_LEFT = 1.0
+
+
+class NetworkMorphismOracle(keras_tuner.Oracle):
+    """Proposes seed architectures, then morphs of trained ones chosen by Bayesian optimisation.
+
+    Args:
+        objective: what to optimise, e.g. ``"val_accuracy"`` (keras-tuner's objectives).
+        max_trials: stop after this many trials.
+        time_limit: seconds a ``search`` may run; the trial in flight is cut at the limit.
+        seed: makes the sequence of proposals reproducible.
+        seed_architectures: ``Graph`` objects to try first; default: a CNN and a small ResNet for
+            images, an MLP for vectors, built when the tuner sees the data.
+        max_params, max_depth, max_width: size limits of proposed architectures; ``max_params``
+            is lowered automatically when a trial runs out of memory.
+        beta: UCB exploration weight.
+    """
+
+    def __init__(self, objective: Any = "val_accuracy", max_trials: int | None = 20,
+                 time_limit: float | None = None, seed: int | None = None,
+                 seed_architectures: Sequence[Graph] | None = None,
+                 max_params: int = 3_000_000, max_depth: int = 24, max_width: int = 512,
+                 beta: float = 2.5, max_consecutive_failed_trials: int = 3, **kwargs):
+        super().__init__(objective=objective, max_trials=max_trials, seed=seed,
+                         max_consecutive_failed_trials=max_consecutive_failed_trials, **kwargs)
+        if time_limit is not None and not time_limit > 0:
+            raise ValueError(f"time_limit must be a positive number of seconds, got {time_limit!r}.")
+        self.time_limit = time_limit
+        self.max_params, self.max_depth, self.max_width = int(max_params), max_depth, max_width
+        self.beta = beta
+        self.schedule = AnnealingSchedule()
+        self.problem: dict | None = None
+        self.pending_seeds = [g.to_json() for g in seed_architectures or []]
+        self.deadline: float | None = None
+        self.proposal_seconds = 0.0
+        self._summaries: dict[str, ArchitectureSummary] = {}
+        self._display = TrialLineDisplay(oracle=self)
+
+    # ------------------------------------------------------------------ set-up
+    def configure(self, input_shape: Sequence[int], num_outputs: int, head: str = "softmax",
+                  preprocessing: Sequence[dict] | None = None) -> None:
+        """Tell the oracle the problem; creates the default seeds unless some were given."""
+        problem = {"input_shape": [int(d) for d in input_shape], "num_outputs": int(num_outputs),
+                   "head": head, "preprocessing": list(preprocessing or [])}
+        if self.problem is not None and self.problem != problem and self.trials:
+            raise ValueError("This project was searched on data of another shape or number of "
+                             f"outputs ({self.problem}); use another project_name or overwrite=True.")
+        self.problem = problem
+        if not self.pending_seeds and not self.trials:
+            self.pending_seeds = [g.to_json() for g in default_seeds(**problem)]
+
+    def start_clock(self, time_limit: float | None = None) -> None:
+        """Start this search's time budget (``time_limit`` overrides the constructor's)."""
+        if time_limit is not None:
+            if not time_limit > 0:
+                raise ValueError(f"time_limit must be a positive number of seconds, got {time_limit!r}.")
+            self.time_limit = time_limit
+        self.deadline = time.time() + self.time_limit if self.time_limit else None
+
+    def seconds_left(self) -> float:
+        return math.inf if self.deadline is None else self.deadline - time.time()
+
+    # ------------------------------------------------------------------ proposals
+    def populate_space(self, trial_id: str) -> dict:
+        started = time.time()
+        try:
+            return self._populate(trial_id)
+        finally:
+            self.proposal_seconds += time.time() - started
+
+    def _populate(self, trial_id: str) -> dict:
+        if self.seconds_left() < MIN_SECONDS_LEFT:
+            return {"status": TrialStatus.STOPPED}
+        if self.pending_seeds:
+            graph = Graph.from_json(self.pending_seeds.pop(0))
+            return self._values(graph, parent="", ops=[])
+        completed = self._completed_trials()
+        if not completed:
+            # Seeds still training elsewhere: wait; nothing trained at all: give up.
+            return {"status": TrialStatus.IDLE if self.ongoing_trials else TrialStatus.STOPPED}
+        rng = np.random.default_rng([self.seed, len(self.trials)])
+        candidate = self._bayesian_proposal(completed, rng)
+        if candidate is None:
+            return {"status": TrialStatus.STOPPED}
+        return self._values(candidate.graph, parent=candidate.root, ops=candidate.ops)
+
+    def _values(self, graph: Graph, parent: str, ops: list[dict]) -> dict:
+        values = {"architecture": graph.to_json(), "parent_trial_id": parent,
+                  "ops": json.dumps(ops), "num_params": int(graph.num_params()),
+                  "deadline": float(self.deadline or 0.0), "init_seed": int(self.seed + len(self.trials))}
+        return {"status": TrialStatus.RUNNING, "values": values}
+
+    def _completed_trials(self) -> list:
+        return [t for t in self.trials.values() if t.status == TrialStatus.COMPLETED
+                and t.score is not None and math.isfinite(t.score)]
+
+    def _summary(self, trial) -> ArchitectureSummary:
+        if trial.trial_id not in self._summaries:
+            self._summaries[trial.trial_id] = ArchitectureSummary(trial_graph(trial))
+        return self._summaries[trial.trial_id]
+
+    def limits(self) -> morphism.Limits:
+        return morphism.Limits(self.max_params, self.max_depth, self.max_width)
+
+    def _bayesian_proposal(self, completed: list, rng: np.random.Generator):
+        sign = 1.0 if self.objective.direction == "max" else -1.0
+        gp = ArchitectureGP().fit([self._summary(t) for t in completed],
+                                  [sign * t.score for t in completed])
+        known = [self._summary(t) for t in self.trials.values() if t not in completed]
+        known_keys = {trial_graph(t).architecture_key() for t in self.trials.values()}
+        roots = [(trial_graph(t).drop_weights(), t.trial_id) for t in completed]
+        return tree_search(roots, gp, known, known_keys, rng, self.limits(), self.beta,
+                           self.schedule)
+
+    # ------------------------------------------------------------------ results
+    def end_trial(self, trial) -> None:
+        if trial.status == TrialStatus.FAILED and any(m in (trial.message or "") for m in OOM_MARKERS):
+            size = int(trial.hyperparameters.values.get("num_params", self.max_params))
+            self.max_params = min(self.max_params, int(size * 0.75))
+        super().end_trial(trial)
+
+    # ------------------------------------------------------------------ state (JSON, atomic)
+    def get_state(self) -> dict:
+        state = super().get_state()
+        state.update({
+            "problem": self.problem, "pending_seeds": self.pending_seeds,
+            "max_params": self.max_params, "time_limit": self.time_limit,
+            "deadline": self.deadline, "proposal_seconds": self.proposal_seconds,
+            "history": [self._history_row(t) for t in self.trials.values()],
+        })
+        return state
+
+    def set_state(self, state: dict) -> None:
+        super().set_state(state)
+        self.problem = state.get("problem")
+        self.pending_seeds = list(state.get("pending_seeds", []))
+        self.max_params = int(state.get("max_params", self.max_params))
+        self.time_limit = state.get("time_limit", self.time_limit)
+        self.deadline = state.get("deadline")
+        self.proposal_seconds = float(state.get("proposal_seconds", 0.0))
+
+    @staticmethod
+    def _history_row(trial) -> dict:
+        values = trial.hyperparameters.values
+        return {"trial_id": trial.trial_id, "status": trial.status, "score": trial.score,
+                "parent_trial_id": values.get("parent_trial_id"),
+                "ops": json.loads(values.get("ops", "[]")), "num_params": values.get("num_params")}
+
+    def save(self) -> None:
+        io.write_json(self._get_oracle_fname(), self.get_state())
+
+    def _save_trial(self, trial) -> None:
+        io.write_json(os.path.join(self._get_trial_dir(trial.trial_id), "trial.json"),
+                      trial.get_state())
+
+
+def default_seeds(input_shape: Sequence[int], num_outputs: int, head: str = "softmax",
+                  preprocessing: Sequence[dict] | None = None) -> list[Graph]:
+    """Seed architectures suited to the input: a CNN and a small ResNet for images, an MLP for vectors."""
+    if len(input_shape) == 3:
+        return [generators.cnn(input_shape, num_outputs, head=head, preprocessing=preprocessing),
+                generators.resnet(input_shape, num_outputs, head=head, preprocessing=preprocessing)]
+    return [generators.mlp(input_shape, num_outputs, head=head, preprocessing=preprocessing)]
+
+
+def trial_graph(trial) -> Graph:
+    """The architecture a trial trains."""
+    return Graph.from_json(trial.hyperparameters.values["architecture"])
+
+
+def infer_problem(x, y, task: str) -> tuple[tuple[int, ...], int, str]:
+    """(input shape, number of outputs, head) from numpy training data."""
+    y = np.asarray(y)
+    if task == "classification":
+        if y.ndim == 2 and y.shape[1] > 1:
+            return tuple(x.shape[1:]), int(y.shape[1]), "softmax"
+        return tuple(x.shape[1:]), int(np.max(y)) + 1, "softmax"
+    return tuple(x.shape[1:]), int(1 if y.ndim == 1 else y.shape[1]), "linear"
+
+
+class MorphismTuner(keras_tuner.Tuner):
+    """Trains the oracle's proposals; children start from their parent's trained weights.
+
+    Args:
+        oracle: a :class:`NetworkMorphismOracle`.
+        task: ``"classification"`` (softmax head, integer or one-hot labels) or ``"regression"``.
+        learning_rate: Adam's learning rate.
+        batch_size: default batch size for ``search``.
+        patience: early stopping patience on the validation loss, in epochs.
+        score_window: the score is the objective's mean over this many epochs up to the best.
+        distribution_strategy: a ``tf.distribute`` strategy; ``"auto"`` mirrors over all GPUs
+            when there are several (found with ``tf.config``), else the default strategy.
+        **kwargs: ``directory``, ``project_name``, ``overwrite`` and other keras-tuner arguments.
+    """
+
+    def __init__(self, oracle: NetworkMorphismOracle, task: str = "classification",
+                 learning_rate: float = 1e-3, batch_size: int = 64, patience: int = 5,
+                 score_window: int = 3, distribution_strategy: Any = "auto",
+                 preprocessing: Sequence[dict] | None = None, **kwargs):
+        if task not in ("classification", "regression"):
+            raise ValueError(f"task must be 'classification' or 'regression', got {task!r}.")
+        if distribution_strategy == "auto":
+            distribution_strategy = default_strategy()
+        super().__init__(oracle=oracle, hypermodel=None,
+                         distribution_strategy=distribution_strategy, **kwargs)
+        self.task, self.learning_rate, self.batch_size = task, learning_rate, batch_size
+        self.patience, self.score_window = patience, score_window
+        self.preprocessing = list(preprocessing or [])
+
+    # ------------------------------------------------------------------ search
+    def search(self, x, y=None, *, time_limit: float | None = None, **kwargs) -> None:
+        """Run the search: ``x``, ``y`` and keyword arguments go to ``model.fit`` of each trial."""
+        if isinstance(self.oracle, NetworkMorphismOracle):  # local or chief, not a worker client
+            self.oracle.configure(*infer_problem(x, y, self.task), preprocessing=self.preprocessing)
+            self.oracle.start_clock(time_limit)
+            self.oracle.save()
+        super().search(x, y, **kwargs)
+
+    def on_search_end(self) -> None:
+        super().on_search_end()
+        best = self.oracle.get_best_trials(1)
+        if not best or best[0].status != TrialStatus.COMPLETED:
+            failed = [t for t in getattr(self.oracle, "trials", {}).values()
+                      if t.status == TrialStatus.FAILED]
+            detail = f"\nFirst failure:\n{failed[0].message}" if failed else ""
+            raise RuntimeError(f"The search completed no trial ({len(failed)} failed).{detail}")
+
+    # ------------------------------------------------------------------ one trial
+    def _compile(self, model) -> None:
+        if self.task == "classification":
+            loss = "categorical_crossentropy" if model.output_shape[-1] > 1 and self._one_hot \
+                else "sparse_categorical_crossentropy"
+            metrics = ["accuracy"]
+        else:
+            loss, metrics = "mean_squared_error", ["mean_absolute_error"]
+        model.compile(optimizer=keras.optimizers.Adam(self.learning_rate),
+                      loss=self.loss or loss, metrics=self.metrics or metrics)
+
+    _one_hot = False
+
+    def build_trial_model(self, trial, x_sample: np.ndarray | None = None):
+        """The trial's Keras model: a seed freshly initialised, or a child with inherited weights."""
+        values = trial.hyperparameters.values
+        graph = Graph.from_json(values["architecture"])
+        keras.backend.clear_session()
+        parent_id = values.get("parent_trial_id")
+        if not parent_id:
+            keras.utils.set_random_seed(int(values.get("init_seed", 0)))
+            return graph.build()
+        parent = self.oracle.get_trial(parent_id)
+        parent_graph = trial_graph(parent)
+        parent_model = parent_graph.build()
+        parent_model.load_weights(self._get_checkpoint_fname(parent_id))
+        parent_graph.update_weights(parent_model)
+        child = morphism.replay(parent_graph, json.loads(values["ops"]))
+        if child.architecture_key() != graph.architecture_key():
+            raise keras_tuner.errors.FailedTrialError(
+                f"Replaying the ops on trial {parent_id} did not give the proposed architecture.")
+        model = child.build()
+        if x_sample is not None:
+            calibrate_batchnorms(model, child.fresh_batchnorms, x_sample)
+        return model
+
+    def run_trial(self, trial, x, y=None, *, validation_data=None, validation_split: float = 0.0,
+                  epochs: int = 10, batch_size: int | None = None, callbacks=None,
+                  verbose: int = 0, **fit_kwargs) -> dict:
+        values = trial.hyperparameters.values
+        self._one_hot = self.task == "classification" and np.ndim(y) == 2 and np.shape(y)[1] > 1
+        if validation_data is None and not validation_split:
+            validation_split = 0.2
+        objective = self.oracle.objective
+        keeper = BestEpochKeeper(objective.name, objective.direction, self.score_window)
+        deadline, nan_guard = Deadline(values.get("deadline")), NanGuard()
+        all_callbacks = self._deepcopy_callbacks(callbacks or []) + [
+            keras.callbacks.EarlyStopping(monitor="val_loss", patience=self.patience),
+            keeper, deadline, nan_guard]
+        x_sample = x[:512] if isinstance(x, np.ndarray) else None
+        try:
+            with maybe_distribute(self.distribution_strategy):
+                model = self.build_trial_model(trial, x_sample)
+                self._compile(model)
+            model.fit(x, y, validation_data=validation_data, validation_split=validation_split,
+                      epochs=epochs, batch_size=batch_size or self.batch_size,
+                      callbacks=all_callbacks, verbose=verbose, **fit_kwargs)
+        except Exception as error:  # noqa: BLE001 - classify, then let keras-tuner record it
+            if type(error).__name__ == "ResourceExhaustedError":
+                raise keras_tuner.errors.FailedTrialError(
+                    f"ResourceExhaustedError: out of memory with {values.get('num_params')} "
+                    f"parameters.") from error
+            raise
+        if nan_guard.diverged:
+            raise keras_tuner.errors.FailedTrialError("The loss became NaN or infinite.")
+        if keeper.best_epoch is None:
+            raise keras_tuner.errors.FailedTrialError(
+                f"No epoch produced a finite {objective.name}.")
+        model.set_weights(keeper.best_weights)
+        self.save_model(trial.trial_id, model)
+        return keeper.best_logs()
+
+    # ------------------------------------------------------------------ files
+    def save_model(self, trial_id: str, model, step: int = 0) -> None:
+        """Write the trial's weights atomically (a kill never leaves half a checkpoint)."""
+        io.atomic_write(self._get_checkpoint_fname(trial_id), model.save_weights,
+                        suffix=".weights.h5")
+
+    def load_model(self, trial):
+        """The trial's trained model, compiled."""
+        model = trial_graph(trial).build()
+        model.load_weights(self._get_checkpoint_fname(trial.trial_id))
+        self._compile(model)
+        return model
+
+    def save(self) -> None:
+        io.write_json(self._get_tuner_fname(), self.get_state())
