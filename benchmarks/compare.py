@@ -52,28 +52,53 @@ class ChildOutcome:
     wall_s: float
     peak_rss_mb: float
     timed_out: bool
+    cpu_s: float
+    other_cores: float | None
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line arguments of the driver."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", choices=("digits", "fashion"), default="digits")
-    parser.add_argument("--budget", type=float, default=600.0, help="wall seconds per system (search + final training)")
-    parser.add_argument("--train-subset", type=int, default=None, help="use a seeded random subset of N training images")
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=600.0,
+        help="wall seconds per system (search + final training)",
+    )
+    parser.add_argument(
+        "--train-subset",
+        type=int,
+        default=None,
+        help="use a seeded random subset of N training images",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--systems",
         default=None,
-        help=f"comma list from {','.join(ALL_SYSTEMS)} (default: all; autokeras only with --autokeras-python)",
+        help=f"comma list from {','.join(ALL_SYSTEMS)} "
+        "(default: all; autokeras only with --autokeras-python)",
     )
-    parser.add_argument("--autokeras-python", default=None, help="interpreter of a virtualenv with AutoKeras")
-    parser.add_argument("--fashion-path", default=None, help="directory of the Fashion-MNIST IDX files")
-    parser.add_argument("--out", default=os.path.join(BENCH_DIR, "results"), help="results directory")
     parser.add_argument(
-        "--results-md", default=os.path.join(BENCH_DIR, "RESULTS.md"), help="Markdown file to append to"
+        "--autokeras-python", default=None, help="interpreter of a virtualenv with AutoKeras"
     )
-    parser.add_argument("--label", default="", help="free text shown with the run, e.g. 'smoke run'")
-    parser.add_argument("--keep-workdirs", action="store_true", help="keep each system's scratch directory")
+    parser.add_argument(
+        "--fashion-path", default=None, help="directory of the Fashion-MNIST IDX files"
+    )
+    parser.add_argument(
+        "--out", default=os.path.join(BENCH_DIR, "results"), help="results directory"
+    )
+    parser.add_argument(
+        "--results-md",
+        default=os.path.join(BENCH_DIR, "RESULTS.md"),
+        help="Markdown file to append to",
+    )
+    parser.add_argument(
+        "--label", default="", help="free text shown with the run, e.g. 'smoke run'"
+    )
+    parser.add_argument(
+        "--keep-workdirs", action="store_true", help="keep each system's scratch directory"
+    )
     args = parser.parse_args(argv)
     args.systems = select_systems(parser, args)
     return args
@@ -86,7 +111,9 @@ def select_systems(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
     systems = [s.strip() for s in args.systems.split(",") if s.strip()]
     unknown = sorted(set(systems) - set(ALL_SYSTEMS))
     if unknown:
-        parser.error(f"unknown system(s) {', '.join(unknown)}; choose from {', '.join(ALL_SYSTEMS)}")
+        parser.error(
+            f"unknown system(s) {', '.join(unknown)}; choose from {', '.join(ALL_SYSTEMS)}"
+        )
     if "autokeras" in systems and not args.autokeras_python:
         parser.error("--systems autokeras needs --autokeras-python (see benchmarks/README.md)")
     return systems
@@ -158,17 +185,25 @@ def machine_info() -> dict[str, Any]:
     }
 
 
-def run_child(command: list[str], log_path: str, timeout: float, env: dict[str, str]) -> ChildOutcome:
+def run_child(
+    command: list[str], log_path: str, timeout: float, env: dict[str, str]
+) -> ChildOutcome:
     """Run ``command`` with output to ``log_path``; kill its process group after ``timeout`` s.
 
     ``os.wait4`` gives the resource usage of exactly this child (and the
     descendants it waited for), hence its own peak RSS.
     """
     started = time.monotonic()
+    busy_before = busy_cpu_seconds()
     timed_out = False
     with open(log_path, "w", encoding="utf-8") as log:
         process = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO_ROOT, start_new_session=True
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=REPO_ROOT,
+            start_new_session=True,
         )
         while True:
             pid, status, usage = os.wait4(process.pid, os.WNOHANG)
@@ -178,14 +213,39 @@ def run_child(command: list[str], log_path: str, timeout: float, env: dict[str, 
                 timed_out = True
                 _terminate_group(process.pid)
             time.sleep(0.5)
+    wall_s = time.monotonic() - started
+    busy_after = busy_cpu_seconds()
     returncode = os.waitstatus_to_exitcode(status)
     process.returncode = returncode  # reaped by wait4; tell Popen
+    cpu_s = usage.ru_utime + usage.ru_stime
+    other_cores = None
+    if busy_before is not None and busy_after is not None and wall_s > 0:
+        other_cores = round(max(0.0, busy_after - busy_before - cpu_s) / wall_s, 2)
     return ChildOutcome(
         returncode=returncode,
-        wall_s=round(time.monotonic() - started, 2),
+        wall_s=round(wall_s, 2),
         peak_rss_mb=round(usage.ru_maxrss / 1024.0, 1),
         timed_out=timed_out,
+        cpu_s=round(cpu_s, 1),
+        other_cores=other_cores,
     )
+
+
+def busy_cpu_seconds() -> float | None:
+    """CPU seconds all processes on the machine have used since boot (``/proc/stat``).
+
+    Compared with the runner's own CPU time this shows how much the machine
+    was shared with other work during a measurement.
+    """
+    try:
+        with open("/proc/stat", encoding="ascii") as handle:
+            fields = handle.readline().split()
+    except OSError:
+        return None
+    if not fields or fields[0] != "cpu":
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[1:9])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
 def _terminate_group(pid: int) -> None:
@@ -229,9 +289,13 @@ def run_system(
         with open(result_path, encoding="utf-8") as handle:
             row.update(json.load(handle))
     elif outcome.timed_out:
-        row["error"] = f"killed after {args.budget + GRACE_S:.0f} s (budget + {GRACE_S:.0f} s grace)"
+        row["error"] = (
+            f"killed after {args.budget + GRACE_S:.0f} s (budget + {GRACE_S:.0f} s grace)"
+        )
     else:
-        row["error"] = f"runner exited with status {outcome.returncode} and no result: {_log_tail(log_path)}"
+        row["error"] = (
+            f"runner exited with status {outcome.returncode} and no result: {_log_tail(log_path)}"
+        )
     spent = (row.get("search_s") or 0.0) + (row.get("final_s") or 0.0)
     if spent > OVER_BUDGET_TOLERANCE * args.budget:
         row["over_budget_s"] = round(spent - args.budget, 1)
@@ -240,6 +304,8 @@ def run_system(
         timed_out=outcome.timed_out,
         wall_s=outcome.wall_s,
         peak_rss_mb=outcome.peak_rss_mb,
+        cpu_s=outcome.cpu_s,
+        other_cores=outcome.other_cores,
         log=os.path.relpath(log_path, REPO_ROOT),
     )
     if args.keep_workdirs:
@@ -288,8 +354,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         data_path = os.path.join(scratch, "split.npz")
         run.update(prepare_data(args, data_path))
-        print(f"{run['dataset']}: {run['n_train']} train / {run['n_val']} val / {run['n_test']} test; "
-              f"budget {args.budget:g} s per system; systems: {', '.join(args.systems)}", flush=True)  # fmt: skip
+        print(
+            f"{run['dataset']}: {run['n_train']} train / {run['n_val']} val / {run['n_test']} test;"
+            f" budget {args.budget:g} s per system; systems: {', '.join(args.systems)}",
+            flush=True,
+        )
         for system in args.systems:
             print(f"[{time.strftime('%H:%M:%S')}] running {system} ...", flush=True)
             log_path = os.path.join(logs_dir, f"{run['run_id']}_{args.dataset}_{system}.log")
@@ -304,9 +373,15 @@ def main(argv: list[str] | None = None) -> int:
     if not plot_curves(plot_path, rows, run):
         plot_path = None
     results_md = args.results_md
-    plot_link = os.path.relpath(plot_path, os.path.dirname(os.path.abspath(results_md))) if plot_path else None
+    plot_link = (
+        os.path.relpath(plot_path, os.path.dirname(os.path.abspath(results_md)))
+        if plot_path
+        else None
+    )
     append_markdown(results_md, markdown_section(rows, run, plot_link))
-    print(f"appended {len(rows)} row(s) to {os.path.join(args.out, 'results.jsonl')} and {results_md}")
+    print(
+        f"appended {len(rows)} row(s) to {os.path.join(args.out, 'results.jsonl')} and {results_md}"
+    )
     return 0
 
 

@@ -11,6 +11,9 @@ from harness import SEARCH_FRACTION, json_default
 
 Row = dict[str, Any]
 
+#: Other processes' average CPU use (in cores) from which a row mentions it.
+OTHER_LOAD_NOTE_CORES = 0.2
+
 RESULTS_HEADER = """# Benchmark results
 
 Appended by `benchmarks/compare.py` (newest last); raw rows with curves are in
@@ -38,6 +41,8 @@ def _fmt(value: Any, spec: str = "") -> str:
 def _status_cell(row: Row) -> str:
     """'ok', or the error, plus notes, escaped for a Markdown table."""
     parts = [f"**error**: {row['error']}" if row.get("error") else "ok"]
+    if (row.get("other_cores") or 0.0) >= OTHER_LOAD_NOTE_CORES:
+        parts.append(f"other processes used {row['other_cores']:g} cores on average")
     if row.get("over_budget_s"):
         parts.append(f"**over budget by {row['over_budget_s']:g} s**")
     parts += row.get("notes") or []
@@ -57,7 +62,8 @@ def markdown_section(rows: Sequence[Row], run: dict[str, Any], plot_link: str | 
         f"{' (train subset)' if run.get('train_subset') else ''}, seed {run['seed']}. "
         f"Search stops at {SEARCH_FRACTION:.0%} of the budget. Run id `{run['run_id']}`.",
         "",
-        "| system | test acc | trials | search s | final s | process wall s | params | peak RSS MiB | status / notes |",
+        "| system | test acc | trials | search s | final s | process wall s | params "
+        "| peak RSS MiB | status / notes |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for row in rows:
@@ -108,7 +114,9 @@ def plot_curves(path: str, rows: Sequence[Row], run: dict[str, Any]) -> bool:
         seconds = [point[0] for point in curve]
         values = [point[1] for point in curve]
         axes.step(seconds, values, where="post", marker="o", markersize=3, label=name)
-    axes.axvline(SEARCH_FRACTION * run["budget_s"], color="grey", linestyle=":", label="search deadline")
+    axes.axvline(
+        SEARCH_FRACTION * run["budget_s"], color="grey", linestyle=":", label="search deadline"
+    )
     axes.set_xlim(0, run["budget_s"])
     axes.set_xlabel("seconds since the system started")
     axes.set_ylabel("best validation accuracy so far")

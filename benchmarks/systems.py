@@ -92,7 +92,9 @@ def run_handwritten_cnn(bench: Bench, clock: Clock, result: Result) -> None:
     flip = bench.dataset != "digits"
     if not flip:
         result["notes"].append("no horizontal flip on digits (mirrored digits are not digits)")
-    model = compile_classifier(build_handwritten_cnn(bench.input_shape, bench.num_classes, flip), 1e-3)
+    model = compile_classifier(
+        build_handwritten_cnn(bench.input_shape, bench.num_classes, flip), 1e-3
+    )
     result["params"] = int(model.count_params())
     curve = ValidationCurve(clock)
     callbacks: list[keras.callbacks.Callback] = [
@@ -193,7 +195,9 @@ def run_keras_tuner(kind: str, bench: Bench, clock: Clock, result: Result) -> No
     from training import BATCH_SIZE, DeadlineCallback, TimeCosineSchedule, compile_classifier
 
     tuner = _make_tuner(kind, bench, clock)
-    result["notes"].append(f"trial: <= {TRIAL_MAX_EPOCHS} epochs, early stop patience {TRIAL_PATIENCE}")
+    result["notes"].append(
+        f"trial: <= {TRIAL_MAX_EPOCHS} epochs, early stop patience {TRIAL_PATIENCE}"
+    )
     if kind == "bayesian":
         result["notes"].append(f"num_initial_points={BAYESIAN_INITIAL_POINTS}")
     try:
@@ -344,7 +348,10 @@ def run_kerasauto(bench: Bench, clock: Clock, result: Result) -> None:
     from kerasauto import ImageClassifier
 
     clf = ImageClassifier(
-        verbose=True, seed=bench.seed, directory=bench.workdir, project_name=f"bench_{bench.dataset}"
+        verbose=True,
+        seed=bench.seed,
+        directory=bench.workdir,
+        project_name=f"bench_{bench.dataset}",
     )
     poller = TrialPoller(lambda: _nested(clf, "tuner", "oracle"), clock)
     try:

@@ -1,4 +1,4 @@
-"""Keras pieces of the benchmark: time-aware callbacks, the hand-written CNN, the baseline hypermodel.
+"""Keras parts of the benchmark: time-aware callbacks, hand-written CNN, baseline hypermodel.
 
 Only the public Keras 3 API is used, so this module also works under the
 older Keras that an AutoKeras virtualenv pins.

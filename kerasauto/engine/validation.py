@@ -1,0 +1,168 @@
+"""Input validation in one place (scikit-learn style): clear errors naming the argument.
+
+Every public entry point checks its arguments here before anything reaches TensorFlow.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any
+
+import numpy as np
+
+MAX_VALIDATION_SPLIT = 0.9
+
+
+def check_images(x: Any, name: str = "x", expected_shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """A numeric image array of shape (N, H, W, C); (N, H, W) gains a channel axis.
+
+    A list of equally sized images is stacked; images of different sizes are refused (resize
+    them first: the model resizes only as a whole, inside the exported graph).
+    """
+    if isinstance(x, (list, tuple)):
+        if len(x) == 0:
+            raise ValueError(f"{name} is empty: expected at least one image.")
+        shapes = {np.shape(item) for item in x}
+        if len(shapes) > 1:
+            raise ValueError(f"{name} contains images of different sizes {sorted(shapes)[:3]}...; "
+                             "resize them to one size before passing them.")
+    try:
+        array = np.asarray(x)
+    except (ValueError, TypeError) as error:
+        raise TypeError(f"{name} must be an array of images; could not convert it: {error}") from None
+    if array.dtype == bool or not (np.issubdtype(array.dtype, np.integer)
+                                   or np.issubdtype(array.dtype, np.floating)):
+        raise TypeError(f"{name} must hold real numbers (e.g. uint8 or float32 pixels), "
+                        f"got dtype {array.dtype}.")
+    if array.ndim == 3:
+        array = array[..., None]
+    if array.ndim != 4:
+        raise ValueError(f"{name} must have shape (N, height, width) or (N, height, width, channels), "
+                         f"got shape {array.shape}.")
+    if array.shape[0] == 0 or 0 in array.shape[1:]:
+        raise ValueError(f"{name} is empty (shape {array.shape}).")
+    if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
+        raise ValueError(f"{name} contains NaN or infinite values.")
+    if expected_shape is not None and tuple(array.shape[1:]) != tuple(expected_shape):
+        raise ValueError(f"{name} has images of shape {array.shape[1:]}, but the model was fitted "
+                         f"on images of shape {tuple(expected_shape)}.")
+    return array
+
+
+def check_class_labels(y: Any, n_samples: int, name: str = "y") -> np.ndarray:
+    """1-D class labels (ints, strings or bools, one type), as many as there are images."""
+    labels = _as_1d(y, name)
+    _check_length(labels, n_samples, name)
+    if labels.dtype == object:
+        kinds = {type(v).__name__ for v in labels}
+        kinds = {"int" if k.startswith("int") else k for k in kinds}
+        if len(kinds) > 1:
+            raise TypeError(f"{name} mixes label types {sorted(kinds)}; use one type.")
+        try:
+            labels = np.asarray(labels.tolist())
+        except (ValueError, TypeError):
+            raise TypeError(f"{name} holds labels that are not ints or strings.") from None
+    if labels.dtype.kind not in "iubUSf":
+        raise TypeError(f"{name} must hold int, string or bool class labels, got dtype {labels.dtype}.")
+    if labels.dtype.kind == "f":
+        if not np.isfinite(labels).all():
+            raise ValueError(f"{name} contains NaN or infinite labels.")
+        if not np.all(labels == np.round(labels)):
+            raise ValueError(f"{name} holds non-integer floats; class labels must be discrete "
+                             "(use ImageRegressor for continuous targets).")
+        labels = labels.astype(np.int64)
+    return labels
+
+
+def check_targets(y: Any, n_samples: int, name: str = "y") -> np.ndarray:
+    """Regression targets as float32, shape (N,) or (N, k), finite."""
+    try:
+        targets = np.asarray(y)
+    except (ValueError, TypeError):
+        raise TypeError(f"{name} must be an array of numbers.") from None
+    if targets.dtype == bool or targets.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must hold real numbers, got dtype {targets.dtype}.")
+    if targets.ndim == 0 or targets.ndim > 2:
+        raise ValueError(f"{name} must have shape (N,) or (N, k), got {targets.shape}.")
+    _check_length(targets, n_samples, name)
+    targets = targets.astype(np.float32)
+    if not np.isfinite(targets).all():
+        raise ValueError(f"{name} contains NaN or infinite values.")
+    return targets
+
+
+def check_classes(labels: np.ndarray, name: str = "y") -> np.ndarray:
+    """The sorted distinct classes; at least two are needed to classify."""
+    classes = np.unique(labels)
+    if len(classes) < 2:
+        raise ValueError(f"{name} has only one class ({classes[0]!r}); at least two are needed.")
+    return classes
+
+
+def check_time_limit(value: Any, name: str = "time_limit") -> float | None:
+    """None, or a positive finite number of seconds."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number of seconds, got {type(value).__name__}.")
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive, finite number of seconds, got {value!r}.")
+    return float(value)
+
+
+def check_positive_int(value: Any, name: str, allow_none: bool = True) -> int | None:
+    """None (if allowed) or an integer >= 1."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be a positive integer, got {value!r}.")
+    if value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    return int(value)
+
+
+def check_validation_split(value: Any, name: str = "validation_split") -> float:
+    """A fraction strictly between 0 and MAX_VALIDATION_SPLIT."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number between 0 and 1, got {value!r}.")
+    if not (0 < value < MAX_VALIDATION_SPLIT):
+        raise ValueError(f"{name} must be in (0, {MAX_VALIDATION_SPLIT}), got {value!r}.")
+    return float(value)
+
+
+def _label_kind(value: Any) -> str:
+    if isinstance(value, (bool, np.bool_)):
+        return "bool"
+    if isinstance(value, numbers.Real):
+        return "number"
+    if isinstance(value, (str, bytes)):
+        return "string"
+    return type(value).__name__
+
+
+def _as_1d(y: Any, name: str) -> np.ndarray:
+    if y is None:
+        raise ValueError(f"{name} is required.")
+    if isinstance(y, (list, tuple)):
+        kinds = {_label_kind(v) for v in y}
+        if len(kinds) > 1:
+            raise TypeError(f"{name} mixes label types {sorted(kinds)}; use one type.")
+    try:
+        labels = np.asarray(y)
+    except (ValueError, TypeError):
+        raise TypeError(f"{name} must be a 1-D array of labels.") from None
+    if labels.ndim == 2 and labels.shape[1] == 1:
+        labels = labels[:, 0]
+    if labels.ndim != 1:
+        raise ValueError(f"{name} must be 1-D (one label per image), got shape {labels.shape}.")
+    if labels.dtype.kind == "c":
+        raise TypeError(f"{name} must not hold complex numbers.")
+    return labels
+
+
+def _check_length(values: np.ndarray, n_samples: int, name: str) -> None:
+    if len(values) == 0:
+        raise ValueError(f"{name} is empty.")
+    if len(values) != n_samples:
+        raise ValueError(f"{name} has {len(values)} entries but x has {n_samples} images; "
+                         "they must match.")

@@ -1,0 +1,388 @@
+"""ImageClassifier and ImageRegressor: search, final training, prediction and export.
+
+The project directory (``directory/project_name``) holds keras-tuner's JSON state, one weights
+file per trial, ``kerasauto_task.json`` (labels, input shape, preprocessing) and, after
+``final_fit``, ``final_model/``. Running the same code again resumes; ``overwrite=True`` restarts.
+"""
+from __future__ import annotations
+
+import contextlib
+import io as _stdio
+import math
+import os
+import shutil
+import sys
+import time
+from typing import Any
+
+import keras
+import numpy as np
+
+from kerasauto import export as export_module
+from kerasauto.engine import io, validation
+from kerasauto.engine.callbacks import Deadline
+from kerasauto.graph import Graph
+from kerasauto.preprocessing import augmentation_layers, preprocessing_specs
+from kerasauto.tuners.network_morphism import (MorphismTuner, NetworkMorphismOracle,
+                                               trial_graph)
+
+DEFAULT_MAX_TRIALS = 10
+DEFAULT_EPOCHS = 20
+TASK_FILE = "kerasauto_task.json"
+FINAL_DIR = "final_model"
+
+
+class _ImageEstimator:
+    """Shared machinery; see ImageClassifier and ImageRegressor."""
+
+    task = ""
+    default_objective = ""
+    default_project = ""
+
+    def __init__(self, max_trials: int | None = None, directory: str | None = None,
+                 project_name: str | None = None, overwrite: bool = False, seed: int | None = None,
+                 verbose: bool = False, objective: str | None = None, max_model_size: int = 3_000_000,
+                 batch_size: int = 64, learning_rate: float = 1e-3, distribution_strategy: Any = "auto"):
+        self.max_trials = validation.check_positive_int(max_trials, "max_trials")
+        self.max_model_size = validation.check_positive_int(max_model_size, "max_model_size", False)
+        self.batch_size = validation.check_positive_int(batch_size, "batch_size", False)
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise TypeError(f"seed must be an int or None, got {seed!r}.")
+        if project_name is not None and (not isinstance(project_name, str) or not project_name
+                                         or os.sep in project_name):
+            raise ValueError(f"project_name must be a non-empty name without '{os.sep}', "
+                             f"got {project_name!r}.")
+        self.directory = os.fspath(directory) if directory is not None else "."
+        self.project_name = project_name or self.default_project
+        self.overwrite = bool(overwrite)
+        self.seed = 1 if seed is None else seed
+        self.verbose = bool(verbose)
+        self.objective = objective or self.default_objective
+        self.learning_rate = float(learning_rate)
+        self.distribution_strategy = distribution_strategy
+        self.tuner: MorphismTuner | None = None
+        self.meta: dict | None = None
+        self._model = None
+
+    # ------------------------------------------------------------------ paths and state
+    @property
+    def project_dir(self) -> str:
+        return os.path.join(self.directory, self.project_name)
+
+    def _task_file(self) -> str:
+        return os.path.join(self.project_dir, TASK_FILE)
+
+    def _load_meta(self) -> dict | None:
+        if self.meta is None and not self.overwrite and os.path.exists(self._task_file()):
+            self.meta = io.read_json(self._task_file())
+        return self.meta
+
+    def _quiet(self):
+        return contextlib.nullcontext() if self.verbose else contextlib.redirect_stdout(_stdio.StringIO())
+
+    def _make_tuner(self, time_limit: float | None) -> MorphismTuner:
+        max_trials = self.max_trials or (None if time_limit else DEFAULT_MAX_TRIALS)
+        oracle = NetworkMorphismOracle(objective=self.objective, max_trials=max_trials,
+                                       seed=self.seed, max_params=self.max_model_size)
+        with self._quiet():
+            tuner = MorphismTuner(oracle=oracle, task=self.task, directory=self.directory,
+                                  project_name=self.project_name, overwrite=self.overwrite,
+                                  batch_size=self.batch_size, learning_rate=self.learning_rate,
+                                  distribution_strategy=self.distribution_strategy,
+                                  preprocessing=self.meta["preprocessing"])
+        self.overwrite = False  # Only the first search of this object starts over.
+        return tuner
+
+    def _ensure_tuner(self) -> MorphismTuner:
+        """The tuner, reloaded from the project directory when this object has not searched."""
+        if self.tuner is None:
+            if self._load_meta() is None:
+                raise RuntimeError(f"Nothing has been fitted yet (no {TASK_FILE} in "
+                                   f"{self.project_dir!r}); call fit() first.")
+            self.tuner = self._make_tuner(None)
+        return self.tuner
+
+    # ------------------------------------------------------------------ labels (per task)
+    def _check_y(self, y, n: int, name: str = "y") -> np.ndarray:
+        raise NotImplementedError
+
+    def _encode(self, y: np.ndarray) -> np.ndarray:
+        return y
+
+    def _describe_labels(self, y: np.ndarray) -> dict:
+        return {}
+
+    # ------------------------------------------------------------------ search
+    def fit(self, x, y, time_limit: float | None = None, epochs: int | None = None,
+            validation_split: float = 0.2, validation_data: tuple | None = None,
+            callbacks: list | None = None, batch_size: int | None = None) -> "_ImageEstimator":
+        """Search architectures on (x, y) within ``time_limit`` seconds and/or ``max_trials``.
+
+        Without ``validation_data``, a seeded, stratified ``validation_split`` of the training
+        data is held out. Returns ``self``; the best model so far is always kept.
+        """
+        x = validation.check_images(x, "x")
+        y = self._check_y(y, len(x))
+        time_limit = validation.check_time_limit(time_limit)
+        epochs = validation.check_positive_int(epochs, "epochs") or DEFAULT_EPOCHS
+        batch_size = validation.check_positive_int(batch_size, "batch_size") or self.batch_size
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                raise TypeError("validation_data must be a tuple (x_val, y_val).")
+            x_val = validation.check_images(validation_data[0], "validation_data[0]",
+                                            expected_shape=x.shape[1:])
+            y_val = self._check_y(validation_data[1], len(x_val), "validation_data[1]")
+            x_train, y_train = x, y
+        else:
+            validation.check_validation_split(validation_split)
+            x_train, y_train, x_val, y_val = self._split(x, y, validation_split)
+        if callbacks is not None and not isinstance(callbacks, (list, tuple)):
+            raise TypeError("callbacks must be a list of keras.callbacks.Callback.")
+        self._set_meta(x_train, y)
+        if self.tuner is None:
+            self.tuner = self._make_tuner(time_limit)
+        self._model = None
+        keras_verbose = (1 if sys.stdout.isatty() else 2) if self.verbose else 0
+        self.tuner.search(x_train, self._encode(y_train), validation_data=(x_val, self._encode(y_val)),
+                          epochs=epochs, batch_size=batch_size, callbacks=list(callbacks or []),
+                          verbose=keras_verbose, time_limit=time_limit)
+        return self
+
+    def _split(self, x, y, fraction):
+        from sklearn.model_selection import train_test_split
+
+        stratify = y if self.task == "classification" and np.unique(y, return_counts=True)[1].min() >= 2 else None
+        x_train, x_val, y_train, y_val = train_test_split(
+            x, y, test_size=fraction, random_state=self.seed, stratify=stratify)
+        return x_train, y_train, x_val, y_val
+
+    def _set_meta(self, x, y) -> None:
+        meta = {"task": self.task, "input_shape": list(x.shape[1:]), **self._describe_labels(y)}
+        existing = self._load_meta()
+        if existing is not None:
+            for key, value in meta.items():
+                if existing.get(key) != value:
+                    raise ValueError(f"This project was fitted on data with another {key} "
+                                     f"({existing.get(key)!r} vs {value!r}); use another "
+                                     "project_name or overwrite=True.")
+            return
+        meta["preprocessing"] = preprocessing_specs(x)
+        if self.overwrite and os.path.exists(self.project_dir):
+            shutil.rmtree(self.project_dir)
+        self.overwrite = False  # Cleared once: the tuner must not delete what is written next.
+        io.write_json(self._task_file(), meta)
+        self.meta = meta
+
+    # ------------------------------------------------------------------ final training
+    def final_fit(self, x_train, y_train, x_test=None, y_test=None, retrain: bool = False,
+                  epochs: int | None = None, time_limit: float | None = None,
+                  augment: bool = True, batch_size: int | None = None):
+        """Train the best architecture on all of (x_train, y_train), with augmentation.
+
+        ``retrain=True`` starts from fresh weights, else from the search's trained ones. The
+        number of epochs is fixed in advance (cosine learning-rate decay); nothing is selected
+        on (x_test, y_test): they are only evaluated and reported. Returns the Keras History.
+        """
+        import tensorflow as tf
+
+        tuner = self._ensure_tuner()
+        x = validation.check_images(x_train, "x_train", expected_shape=self.meta["input_shape"])
+        y = self._check_y(y_train, len(x), "y_train")
+        if (x_test is None) != (y_test is None):
+            raise ValueError("Give both x_test and y_test, or neither.")
+        if x_test is not None:
+            x_test = validation.check_images(x_test, "x_test", expected_shape=self.meta["input_shape"])
+            y_test = self._check_y(y_test, len(x_test), "y_test")
+        time_limit = validation.check_time_limit(time_limit)
+        epochs = validation.check_positive_int(epochs, "epochs") or (30 if retrain else 10)
+        batch_size = validation.check_positive_int(batch_size, "batch_size") or self.batch_size
+        best = self._best_trial()
+        graph = trial_graph(best)
+        if retrain:
+            keras.backend.clear_session()
+            keras.utils.set_random_seed(self.seed)
+            model = graph.build()
+        else:
+            model = tuner.load_model(best)
+        steps = epochs * math.ceil(len(x) / batch_size)
+        schedule = keras.optimizers.schedules.CosineDecay(self.learning_rate, steps)
+        tuner.learning_rate = schedule
+        tuner._compile(model)
+        tuner.learning_rate = self.learning_rate
+        dataset = self._training_dataset(x, self._encode(y), batch_size, augment, tf)
+        deadline = Deadline(time.time() + time_limit if time_limit else None)
+        history = model.fit(dataset, epochs=epochs, callbacks=[deadline], shuffle=False,
+                            verbose=(1 if sys.stdout.isatty() else 2) if self.verbose else 0)
+        graph.update_weights(model)
+        self._save_final(graph)
+        self._model = graph.build()
+        if x_test is not None:
+            score = self.evaluate(x_test, y_test)
+            history.history["test_score"] = [score]
+            if self.verbose:
+                print(f"[kerasauto] final model: {self._score_name()} on the test data {score:.4f}")
+        return history
+
+    def _training_dataset(self, x, y, batch_size, augment, tf):
+        augmenter = keras.Sequential(augmentation_layers(x.shape[1:])) if augment else None
+        dataset = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(
+            min(len(x), 20000), seed=self.seed).batch(batch_size)
+
+        def prepare(images, labels):
+            images = tf.cast(images, tf.float32)
+            if augmenter is not None:
+                images = augmenter(images, training=True)
+            return images, labels
+
+        return dataset.map(prepare, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+    def _best_trial(self):
+        best = self._ensure_tuner().oracle.get_best_trials(1)
+        if not best or best[0].score is None:
+            raise RuntimeError("The search has no completed trial yet; call fit() first.")
+        return best[0]
+
+    def _final_paths(self) -> tuple[str, str]:
+        folder = os.path.join(self.project_dir, FINAL_DIR)
+        return os.path.join(folder, "architecture.json"), os.path.join(folder, "final.weights.h5")
+
+    def _save_final(self, graph: Graph) -> None:
+        arch_path, weights_path = self._final_paths()
+        model = graph.build()
+        io.atomic_write(weights_path, model.save_weights, suffix=".weights.h5")
+        io.write_json(arch_path, graph.to_dict())
+
+    # ------------------------------------------------------------------ the model in use
+    def _current_model(self):
+        """The final model if final_fit ran (in any process), else the search's best model."""
+        if self._model is None:
+            tuner = self._ensure_tuner()
+            arch_path, weights_path = self._final_paths()
+            if os.path.exists(arch_path) and os.path.exists(weights_path):
+                model = Graph.from_dict(io.read_json(arch_path)).build()
+                model.load_weights(weights_path)
+            else:
+                model = tuner.load_model(self._best_trial())
+            self._model = model
+        return self._model
+
+    def _checked_images(self, x, name: str = "x") -> np.ndarray:
+        self._ensure_tuner()
+        return validation.check_images(x, name, expected_shape=self.meta["input_shape"])
+
+    def _raw_predict(self, x) -> np.ndarray:
+        x = self._checked_images(x)
+        return self._current_model().predict(x.astype(np.float32), batch_size=256, verbose=0)
+
+    def export_model(self):
+        """The best model as a plain ``keras.Model``: raw images in, predictions out (uncompiled)."""
+        model = self._current_model()
+        clone = keras.models.clone_model(model)
+        clone.set_weights(model.get_weights())
+        return clone
+
+    def export_keras_model(self, path: str) -> str:
+        """Write the model as ``.h5`` or ``.keras`` (by extension); no kerasauto needed to load it."""
+        return export_module.save_keras_file(self.export_model(), path)
+
+    def export_saved_model(self, directory: str) -> str:
+        """Write a TF-Serving SavedModel (signature ``serving_default``: ``images`` -> outputs)."""
+        return export_module.save_serving_model(self.export_model(), directory,
+                                                output_name=self._output_name())
+
+    def _score_name(self) -> str:
+        raise NotImplementedError
+
+    def _output_name(self) -> str:
+        raise NotImplementedError
+
+
+class ImageClassifier(_ImageEstimator):
+    """Searches a CNN for image classification by network morphism and Bayesian optimisation.
+
+    ``fit(x, y, time_limit=...)`` searches; ``final_fit`` trains the best architecture on all the
+    data; ``predict`` returns labels in the type given to ``fit``; ``evaluate`` returns accuracy;
+    exports include preprocessing and softmax.
+    """
+
+    task = "classification"
+    default_objective = "val_accuracy"
+    default_project = "image_classifier"
+
+    def _check_y(self, y, n: int, name: str = "y") -> np.ndarray:
+        labels = validation.check_class_labels(y, n, name)
+        if self.meta is not None and "classes" in self.meta and name != "y":
+            known_kind = np.asarray(self.meta["classes"]).dtype.kind
+            if (labels.dtype.kind in "US") != (known_kind in "US"):
+                raise TypeError(f"{name} holds {labels.dtype} labels but the classifier was fitted "
+                                f"on labels like {self.meta['classes'][:3]}.")
+        elif name == "y":
+            validation.check_classes(labels, name)
+        return labels
+
+    def _describe_labels(self, y: np.ndarray) -> dict:
+        return {"classes": [c.item() for c in np.unique(y)]}
+
+    def classes_(self) -> np.ndarray:
+        self._ensure_tuner()
+        return np.asarray(self.meta["classes"])
+
+    def _encode(self, y: np.ndarray) -> np.ndarray:
+        classes = np.asarray(self.meta["classes"])
+        index = np.searchsorted(classes, y)
+        index = np.clip(index, 0, len(classes) - 1)
+        if not np.all(classes[index] == y):
+            unknown = sorted(set(np.asarray(y).tolist()) - set(classes.tolist()))[:5]
+            raise ValueError(f"Labels {unknown} were not seen by fit(); known: {classes.tolist()[:10]}.")
+        return index.astype(np.int64)
+
+    def predict_proba(self, x) -> np.ndarray:
+        """Class probabilities, columns in the order of ``classes_()``."""
+        return self._raw_predict(x)
+
+    def predict(self, x) -> np.ndarray:
+        """Predicted labels, of the same type as the labels given to ``fit``."""
+        return self.classes_()[np.argmax(self.predict_proba(x), axis=1)]
+
+    def evaluate(self, x, y) -> float:
+        """Accuracy on (x, y)."""
+        x = self._checked_images(x)
+        labels = self._check_y(y, len(x), "y_eval")
+        return float(np.mean(self.predict(x) == labels))
+
+    def _score_name(self) -> str:
+        return "accuracy"
+
+    def _output_name(self) -> str:
+        return "probabilities"
+
+
+class ImageRegressor(_ImageEstimator):
+    """Searches a CNN for image regression (linear head); ``evaluate`` returns mean squared error."""
+
+    task = "regression"
+    default_objective = "val_loss"
+    default_project = "image_regressor"
+
+    def _check_y(self, y, n: int, name: str = "y") -> np.ndarray:
+        return validation.check_targets(y, n, name)
+
+    def _describe_labels(self, y: np.ndarray) -> dict:
+        return {"target_shape": list(y.shape[1:])}
+
+    def predict(self, x) -> np.ndarray:
+        """Predicted targets, shaped like the ``y`` given to ``fit``."""
+        out = self._raw_predict(x)
+        return out[:, 0] if not self.meta["target_shape"] else out
+
+    def evaluate(self, x, y) -> float:
+        """Mean squared error on (x, y)."""
+        x = self._checked_images(x)
+        targets = self._check_y(y, len(x), "y_eval")
+        return float(np.mean((self.predict(x) - targets) ** 2))
+
+    def _score_name(self) -> str:
+        return "mean squared error"
+
+    def _output_name(self) -> str:
+        return "predictions"
