@@ -245,6 +245,17 @@ class MorphismTuner(keras_tuner.Tuner):
         self.task, self.learning_rate, self.batch_size = task, learning_rate, batch_size
         self.patience, self.score_window = patience, score_window
         self.preprocessing = list(preprocessing or [])
+        self._waiting = False
+
+    def pre_create_trial(self) -> None:
+        """Back off briefly while the oracle answers IDLE (a worker waiting for seeds to finish)."""
+        if self._waiting:
+            time.sleep(0.5)
+        self._waiting = True
+
+    def on_trial_begin(self, trial) -> None:
+        self._waiting = False
+        super().on_trial_begin(trial)
 
     # ------------------------------------------------------------------ search
     def search(self, x, y=None, *, time_limit: float | None = None, **kwargs) -> None:

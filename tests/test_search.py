@@ -1,0 +1,164 @@
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+
+import kerasauto
+from kerasauto import generators, morphism
+from kerasauto.engine.gp import ArchitectureGP
+from kerasauto.kernel import ArchitectureSummary
+from kerasauto.tuners.network_morphism import trial_graph
+
+SCRIPTS = os.path.join(os.path.dirname(__file__), "scripts")
+
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory, digits_float):
+    """The issue's plain keras-tuner example, on digits: 6 trials, 3 epochs each."""
+    x, y = digits_float
+    oracle = kerasauto.NetworkMorphismOracle(objective="val_accuracy", max_trials=6, seed=1)
+    tuner = kerasauto.MorphismTuner(oracle=oracle, directory=str(tmp_path_factory.mktemp("s")),
+                                    project_name="p")
+    tuner.search(x[:1300], y[:1300], validation_data=(x[1300:], y[1300:]), epochs=3)
+    return tuner, (x[1300:], y[1300:])
+
+
+def test_plain_keras_tuner_usage(searched, capsys):
+    tuner, (xv, yv) = searched
+    best = tuner.get_best_models(1)[0]
+    assert isinstance(best, keras.Model)
+    _, accuracy = best.evaluate(xv, yv, verbose=0)
+    assert accuracy > 0.85
+    tuner.results_summary(2)
+    assert "Score" in capsys.readouterr().out
+    assert len(tuner.oracle.trials) == 6
+
+
+def test_proposals_after_seeds_are_morphs_of_trained_trials(searched):
+    tuner, _ = searched
+    trials = [tuner.oracle.trials[i] for i in sorted(tuner.oracle.trials)]
+    seeds = [t for t in trials if not t.hyperparameters.values["parent_trial_id"]]
+    children = [t for t in trials if t.hyperparameters.values["parent_trial_id"]]
+    assert len(seeds) == 2 and len(children) == 4
+    for child in children:
+        values = child.hyperparameters.values
+        parent = tuner.oracle.trials[values["parent_trial_id"]]
+        assert parent.status == "COMPLETED"
+        ops = json.loads(values["ops"])
+        assert ops and all(op["op"] in morphism.MORPHISMS for op in ops)
+        rebuilt = morphism.replay(trial_graph(parent), ops)
+        assert rebuilt.architecture_key() == trial_graph(child).architecture_key()
+    keys = {trial_graph(t).architecture_key() for t in trials}
+    assert len(keys) == len(trials), "an architecture was proposed twice"
+
+
+def test_children_start_from_their_parents_accuracy(searched):
+    tuner, (xv, yv) = searched
+    child = next(t for t in tuner.oracle.trials.values()
+                 if t.hyperparameters.values["parent_trial_id"])
+    parent = tuner.oracle.trials[child.hyperparameters.values["parent_trial_id"]]
+    parent_model = tuner.load_model(parent)
+    _, parent_accuracy = parent_model.evaluate(xv, yv, verbose=0)
+    inherited = tuner.build_trial_model(child, xv[:256])
+    inherited.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    _, child_accuracy = inherited.evaluate(xv, yv, verbose=0)
+    assert parent_accuracy > 0.5  # far above chance (0.1)
+    assert abs(child_accuracy - parent_accuracy) < 0.01
+
+
+def test_oracle_state_is_json_with_history(searched):
+    tuner, _ = searched
+    with open(os.path.join(tuner.project_dir, "oracle.json")) as handle:
+        state = json.load(handle)
+    assert len(state["history"]) == 6
+    assert state["problem"]["num_outputs"] == 10
+    assert {row["status"] for row in state["history"]} == {"COMPLETED"}
+
+
+def test_reloaded_oracle_continues_to_max_trials(searched, digits_float):
+    tuner, (xv, yv) = searched
+    x, y = digits_float
+    oracle = kerasauto.NetworkMorphismOracle(objective="val_accuracy", max_trials=7, seed=1)
+    again = kerasauto.MorphismTuner(oracle=oracle, directory=tuner.directory, project_name="p")
+    assert len(again.oracle.trials) == 6
+    again.search(x[:1300], y[:1300], validation_data=(xv, yv), epochs=1)
+    assert len(again.oracle.trials) == 7
+    keys = {trial_graph(t).architecture_key() for t in again.oracle.trials.values()}
+    assert len(keys) == 7
+
+
+def test_search_whose_trials_all_fail_raises(tmp_path, digits_float, monkeypatch):
+    x, y = digits_float
+
+    def broken(self, *args, **kwargs):
+        raise RuntimeError("injected failure")
+
+    monkeypatch.setattr(keras.Model, "fit", broken)
+    oracle = kerasauto.NetworkMorphismOracle(max_trials=2, seed=1)
+    tuner = kerasauto.MorphismTuner(oracle=oracle, directory=str(tmp_path), project_name="p")
+    with pytest.raises(RuntimeError, match="injected failure"):
+        tuner.search(x[:200], y[:200], validation_data=(x[200:300], y[200:300]), epochs=1)
+
+
+def test_gp_predictions_correlate_with_held_out_scores():
+    from scipy.stats import spearmanr
+
+    rng = np.random.default_rng(0)
+    graphs = [generators.cnn((28, 28, 1), 10)]
+    while len(graphs) < 24:
+        graphs += morphism.neighbours(graphs[int(rng.integers(len(graphs)))], rng, 1)
+    # A smooth function of the architecture: wider and deeper is better.
+    scores = np.array([np.log(g.num_params()) + 0.3 * g.depth() for g in graphs])
+    summaries = [ArchitectureSummary(g) for g in graphs]
+    order = rng.permutation(len(graphs))
+    train, held_out = order[:16], order[16:]
+    gp = ArchitectureGP().fit([summaries[i] for i in train], scores[train])
+    mean, std = gp.predict([summaries[i] for i in held_out])
+    assert (std > 0).all()
+    assert spearmanr(mean, scores[held_out]).correlation > 0.5
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_distributed_search_chief_and_two_workers(tmp_path):
+    port, max_trials = _free_port(), 5
+    script = os.path.join(SCRIPTS, "distributed_search.py")
+    base = dict(os.environ, KERASTUNER_ORACLE_IP="127.0.0.1", KERASTUNER_ORACLE_PORT=str(port),
+                PYTHONPATH=os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")]))
+    chief = subprocess.Popen([sys.executable, script, str(tmp_path), str(max_trials)],
+                             env=dict(base, KERASTUNER_TUNER_ID="chief"),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    time.sleep(3)
+    workers = [subprocess.Popen([sys.executable, script, str(tmp_path), str(max_trials)],
+                                env=dict(base, KERASTUNER_TUNER_ID=f"worker{i}"),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+               for i in range(2)]
+    try:
+        for worker in workers:
+            _, err = worker.communicate(timeout=400)
+            assert worker.returncode == 0, err.decode()[-3000:]
+    finally:
+        for process in workers + [chief]:
+            if process.poll() is None:
+                process.kill()
+        chief.wait()
+    ran = []
+    for i in range(2):
+        path = tmp_path / f"ran_by_worker{i}.txt"
+        ran += path.read_text().split() if path.exists() else []
+    assert len(ran) == len(set(ran)) == max_trials, ran  # each trial run by exactly one worker
+    assert all((tmp_path / f"ran_by_worker{i}.txt").exists() for i in range(2))
+    with open(tmp_path / "dist" / "oracle.json") as handle:
+        state = json.load(handle)
+    assert sorted(row["trial_id"] for row in state["history"]) == sorted(ran)
+    assert all(row["status"] == "COMPLETED" for row in state["history"])
