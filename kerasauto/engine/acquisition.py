@@ -41,6 +41,9 @@ class AnnealingSchedule:
     cooling: float = 0.9
     branching: int = 6
     max_evaluations: int = 240
+    #: Longest morph sequence proposed from one trained architecture: children stay close to
+    #: weights that were actually trained, and the GP is not lured far away by its own uncertainty.
+    max_ops: int = 3
 
 
 def _ucb(gp: ArchitectureGP, distances: np.ndarray, beta: float) -> np.ndarray:
@@ -86,7 +89,9 @@ def tree_search(roots: Sequence[tuple[Graph, str]], gp: ArchitectureGP,
                 continue
             candidate = Candidate(child, parent.root, parent.ops + [child.last_op], float(value))
             reference = best.acquisition if best else -math.inf
-            if value > reference or rng.random() < math.exp((value - reference) / scale / temperature):
+            expandable = len(candidate.ops) < schedule.max_ops
+            if expandable and (value > reference or
+                               rng.random() < math.exp((value - reference) / scale / temperature)):
                 heapq.heappush(queue, (-value, next(order), candidate))
             if value > reference:
                 best = candidate
