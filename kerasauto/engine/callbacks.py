@@ -74,3 +74,25 @@ class BestEpochKeeper(keras.callbacks.Callback):
         values = [h[self.monitor] for h in self.history[start:self.best_epoch + 1]
                   if math.isfinite(h.get(self.monitor, math.nan))]
         return float(np.mean(values))
+
+
+class WallClockCosine(keras.callbacks.Callback):
+    """Cosine learning-rate decay over wall-clock time: from ``initial`` at the start to ~0 at ``deadline``.
+
+    For training that must end at a time rather than after a number of epochs: the learning
+    rate is annealed whatever the speed of the machine.
+    """
+
+    def __init__(self, initial: float, deadline: float, floor: float = 0.01):
+        super().__init__()
+        self.initial, self.deadline, self.floor = initial, deadline, floor
+        self.started = None
+
+    def on_train_begin(self, logs=None):
+        self.started = time.time()
+
+    def on_train_batch_begin(self, batch, logs=None):
+        span = max(self.deadline - self.started, 1e-9)
+        progress = min(max((time.time() - self.started) / span, 0.0), 1.0)
+        factor = self.floor + (1 - self.floor) * 0.5 * (1 + math.cos(math.pi * progress))
+        self.model.optimizer.learning_rate.assign(self.initial * factor)

@@ -20,7 +20,7 @@ import numpy as np
 
 from kerasauto import export as export_module
 from kerasauto.engine import io, validation
-from kerasauto.engine.callbacks import Deadline
+from kerasauto.engine.callbacks import Deadline, WallClockCosine
 from kerasauto.graph import Graph
 from kerasauto.preprocessing import augmentation_layers, preprocessing_specs
 from kerasauto.tuners.network_morphism import (MorphismTuner, NetworkMorphismOracle,
@@ -28,6 +28,8 @@ from kerasauto.tuners.network_morphism import (MorphismTuner, NetworkMorphismOra
 
 DEFAULT_MAX_TRIALS = 10
 DEFAULT_EPOCHS = 20
+#: Upper bound on epochs when final_fit trains until a time limit.
+MAX_FINAL_EPOCHS = 10_000
 TASK_FILE = "kerasauto_task.json"
 FINAL_DIR = "final_model"
 
@@ -179,9 +181,11 @@ class _ImageEstimator:
                   augment: bool = True, batch_size: int | None = None):
         """Train the best architecture on all of (x_train, y_train), with augmentation.
 
-        ``retrain=True`` starts from fresh weights, else from the search's trained ones. The
-        number of epochs is fixed in advance (cosine learning-rate decay); nothing is selected
-        on (x_test, y_test): they are only evaluated and reported. Returns the Keras History.
+        ``retrain=True`` starts from fresh weights, else from the search's trained ones. Training
+        length is fixed in advance: ``epochs`` (default 30 with ``retrain``, else 10) with cosine
+        learning-rate decay, or, given only ``time_limit``, until that many seconds with the
+        decay spread over wall-clock time. Nothing is selected on (x_test, y_test): they are
+        only evaluated and reported. Returns the Keras History.
         """
         import tensorflow as tf
 
@@ -194,7 +198,7 @@ class _ImageEstimator:
             x_test = validation.check_images(x_test, "x_test", expected_shape=self.meta["input_shape"])
             y_test = self._check_y(y_test, len(x_test), "y_test")
         time_limit = validation.check_time_limit(time_limit)
-        epochs = validation.check_positive_int(epochs, "epochs") or (30 if retrain else 10)
+        epochs = validation.check_positive_int(epochs, "epochs")
         batch_size = validation.check_positive_int(batch_size, "batch_size") or self.batch_size
         best = self._best_trial()
         graph = trial_graph(best)
@@ -204,14 +208,22 @@ class _ImageEstimator:
             model = graph.build()
         else:
             model = tuner.load_model(best)
-        steps = epochs * math.ceil(len(x) / batch_size)
-        schedule = keras.optimizers.schedules.CosineDecay(self.learning_rate, steps)
-        tuner.learning_rate = schedule
-        tuner._compile(model)
-        tuner.learning_rate = self.learning_rate
+        callbacks = []
+        if time_limit is not None and epochs is None:
+            # Train until the time limit, annealing the learning rate over wall-clock time.
+            deadline = time.time() + time_limit
+            epochs = MAX_FINAL_EPOCHS
+            callbacks.append(WallClockCosine(self.learning_rate, deadline))
+            tuner.compile_model(model)
+        else:
+            epochs = epochs or (30 if retrain else 10)
+            deadline = time.time() + time_limit if time_limit else None
+            steps = epochs * math.ceil(len(x) / batch_size)
+            tuner.compile_model(
+                model, keras.optimizers.schedules.CosineDecay(self.learning_rate, steps))
+        callbacks.append(Deadline(deadline))
         dataset = self._training_dataset(x, self._encode(y), batch_size, augment, tf)
-        deadline = Deadline(time.time() + time_limit if time_limit else None)
-        history = model.fit(dataset, epochs=epochs, callbacks=[deadline], shuffle=False,
+        history = model.fit(dataset, epochs=epochs, callbacks=callbacks, shuffle=False,
                             verbose=(1 if sys.stdout.isatty() else 2) if self.verbose else 0)
         graph.update_weights(model)
         self._save_final(graph)

@@ -276,14 +276,15 @@ class MorphismTuner(keras_tuner.Tuner):
             raise RuntimeError(f"The search completed no trial ({len(failed)} failed).{detail}")
 
     # ------------------------------------------------------------------ one trial
-    def _compile(self, model) -> None:
+    def compile_model(self, model, learning_rate: Any = None) -> None:
+        """Compile for this task with Adam (``learning_rate``: a float or a schedule)."""
         if self.task == "classification":
             loss = "categorical_crossentropy" if model.output_shape[-1] > 1 and self._one_hot \
                 else "sparse_categorical_crossentropy"
             metrics = ["accuracy"]
         else:
             loss, metrics = "mean_squared_error", ["mean_absolute_error"]
-        model.compile(optimizer=keras.optimizers.Adam(self.learning_rate),
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate or self.learning_rate),
                       loss=self.loss or loss, metrics=self.metrics or metrics)
 
     _one_hot = False
@@ -328,7 +329,7 @@ class MorphismTuner(keras_tuner.Tuner):
         try:
             with maybe_distribute(self.distribution_strategy):
                 model = self.build_trial_model(trial, x_sample)
-                self._compile(model)
+                self.compile_model(model)
             model.fit(x, y, validation_data=validation_data, validation_split=validation_split,
                       epochs=epochs, batch_size=batch_size or self.batch_size,
                       callbacks=all_callbacks, verbose=verbose, **fit_kwargs)
@@ -357,7 +358,7 @@ class MorphismTuner(keras_tuner.Tuner):
         """The trial's trained model, compiled."""
         model = trial_graph(trial).build()
         model.load_weights(self._get_checkpoint_fname(trial.trial_id))
-        self._compile(model)
+        self.compile_model(model)
         return model
 
     def save(self) -> None:
