@@ -89,12 +89,11 @@ class NetworkMorphismOracle(keras_tuner.Oracle):
             self.pending_seeds = [g.to_json() for g in default_seeds(**problem)]
 
     def start_clock(self, time_limit: float | None = None) -> None:
-        """Start this search's time budget (``time_limit`` overrides the constructor's)."""
-        if time_limit is not None:
-            if not time_limit > 0:
-                raise ValueError(f"time_limit must be a positive number of seconds, got {time_limit!r}.")
-            self.time_limit = time_limit
-        self.deadline = time.time() + self.time_limit if self.time_limit else None
+        """Start this search's time budget: ``time_limit`` seconds, else the constructor's."""
+        if time_limit is not None and not time_limit > 0:
+            raise ValueError(f"time_limit must be a positive number of seconds, got {time_limit!r}.")
+        budget = time_limit or self.time_limit
+        self.deadline = time.time() + budget if budget else None
 
     def seconds_left(self) -> float:
         return math.inf if self.deadline is None else self.deadline - time.time()
@@ -106,6 +105,15 @@ class NetworkMorphismOracle(keras_tuner.Oracle):
             return self._populate(trial_id)
         finally:
             self.proposal_seconds += time.time() - started
+
+    def create_trial(self, tuner_id: str):
+        trial = super().create_trial(tuner_id)
+        values = trial.hyperparameters.values
+        if trial.status == TrialStatus.RUNNING and values.get("deadline") != float(self.deadline or 0.0):
+            # A trial re-run after a crash carries the old search's deadline: give it this one's.
+            values["deadline"] = float(self.deadline or 0.0)
+            self._save_trial(trial)
+        return trial
 
     def _populate(self, trial_id: str) -> dict:
         if self.seconds_left() < MIN_SECONDS_LEFT:
@@ -163,8 +171,8 @@ class NetworkMorphismOracle(keras_tuner.Oracle):
         state = super().get_state()
         state.update({
             "problem": self.problem, "pending_seeds": self.pending_seeds,
-            "max_params": self.max_params, "time_limit": self.time_limit,
-            "deadline": self.deadline, "proposal_seconds": self.proposal_seconds,
+            "max_params": self.max_params, "deadline": self.deadline,
+            "proposal_seconds": self.proposal_seconds,
             "history": [self._history_row(t) for t in self.trials.values()],
         })
         return state
@@ -174,8 +182,6 @@ class NetworkMorphismOracle(keras_tuner.Oracle):
         self.problem = state.get("problem")
         self.pending_seeds = list(state.get("pending_seeds", []))
         self.max_params = int(state.get("max_params", self.max_params))
-        self.time_limit = state.get("time_limit", self.time_limit)
-        self.deadline = state.get("deadline")
         self.proposal_seconds = float(state.get("proposal_seconds", 0.0))
 
     @staticmethod
