@@ -192,7 +192,7 @@ def run_keras_tuner(kind: str, bench: Bench, clock: Clock, result: Result) -> No
     import keras
     from keras import callbacks as keras_callbacks
 
-    from training import BATCH_SIZE, DeadlineCallback, TimeCosineSchedule, compile_classifier
+    from training import BATCH_SIZE, DeadlineCallback, TimeCosineSchedule
 
     tuner = _make_tuner(kind, bench, clock)
     result["notes"].append(
@@ -221,9 +221,8 @@ def run_keras_tuner(kind: str, bench: Bench, clock: Clock, result: Result) -> No
     best_hp = tuner.get_best_hyperparameters(1)[0]
     result["best_hyperparameters"] = dict(best_hp.values)
     keras.backend.clear_session()
-    model = tuner.hypermodel.build(best_hp)
+    model = tuner.hypermodel.build(best_hp)  # compiled with the chosen learning rate
     learning_rate = float(best_hp.get("learning_rate"))
-    compile_classifier(model, learning_rate)
     result["params"] = int(model.count_params())
     final_start = clock.elapsed()
     history = model.fit(

@@ -53,13 +53,17 @@ class NetworkMorphismOracle(keras_tuner.Oracle):
         max_params, max_depth, max_width: size limits of proposed architectures; ``max_params``
             is lowered automatically when a trial runs out of memory.
         beta: UCB exploration weight.
+        trials_per_budget: with a time limit, each trial trains for at most
+            ``time_limit / trials_per_budget`` seconds, so that several morphs happen; children
+            continue from trained weights, so short trials still add up along a lineage.
     """
 
     def __init__(self, objective: Any = "val_accuracy", max_trials: int | None = 20,
                  time_limit: float | None = None, seed: int | None = None,
                  seed_architectures: Sequence[Graph] | None = None,
                  max_params: int = 3_000_000, max_depth: int = 24, max_width: int = 512,
-                 beta: float = 2.5, max_consecutive_failed_trials: int = 3, **kwargs):
+                 beta: float = 2.5, trials_per_budget: int = 6,
+                 max_consecutive_failed_trials: int = 3, **kwargs):
         super().__init__(objective=objective, max_trials=max_trials, seed=seed,
                          max_consecutive_failed_trials=max_consecutive_failed_trials, **kwargs)
         if time_limit is not None and not time_limit > 0:
@@ -67,6 +71,8 @@ class NetworkMorphismOracle(keras_tuner.Oracle):
         self.time_limit = time_limit
         self.max_params, self.max_depth, self.max_width = int(max_params), max_depth, max_width
         self.beta = beta
+        self.trials_per_budget = trials_per_budget
+        self.trial_seconds: float | None = None
         self.schedule = AnnealingSchedule()
         self.problem: dict | None = None
         self.pending_seeds = [g.to_json() for g in seed_architectures or []]
@@ -94,6 +100,7 @@ class NetworkMorphismOracle(keras_tuner.Oracle):
             raise ValueError(f"time_limit must be a positive number of seconds, got {time_limit!r}.")
         budget = time_limit or self.time_limit
         self.deadline = time.time() + budget if budget else None
+        self.trial_seconds = budget / self.trials_per_budget if budget else None
 
     def seconds_left(self) -> float:
         return math.inf if self.deadline is None else self.deadline - time.time()
@@ -112,6 +119,7 @@ class NetworkMorphismOracle(keras_tuner.Oracle):
         if trial.status == TrialStatus.RUNNING and values.get("deadline") != float(self.deadline or 0.0):
             # A trial re-run after a crash carries the old search's deadline: give it this one's.
             values["deadline"] = float(self.deadline or 0.0)
+            values["trial_seconds"] = float(self.trial_seconds or 0.0)
             self._save_trial(trial)
         return trial
 
@@ -134,7 +142,8 @@ class NetworkMorphismOracle(keras_tuner.Oracle):
     def _values(self, graph: Graph, parent: str, ops: list[dict]) -> dict:
         values = {"architecture": graph.to_json(), "parent_trial_id": parent,
                   "ops": json.dumps(ops), "num_params": int(graph.num_params()),
-                  "deadline": float(self.deadline or 0.0), "init_seed": int(self.seed + len(self.trials))}
+                  "deadline": float(self.deadline or 0.0), "trial_seconds": float(self.trial_seconds or 0.0),
+                  "init_seed": int(self.seed + len(self.trials))}
         return {"status": TrialStatus.RUNNING, "values": values}
 
     def _completed_trials(self) -> list:
@@ -327,7 +336,10 @@ class MorphismTuner(keras_tuner.Tuner):
             validation_split = 0.2
         objective = self.oracle.objective
         keeper = BestEpochKeeper(objective.name, objective.direction, self.score_window)
-        deadline, nan_guard = Deadline(values.get("deadline")), NanGuard()
+        deadlines = [d for d in (values.get("deadline") or 0.0,
+                                 time.time() + values["trial_seconds"] if values.get("trial_seconds") else 0.0)
+                     if d]
+        deadline, nan_guard = Deadline(min(deadlines) if deadlines else None), NanGuard()
         all_callbacks = self._deepcopy_callbacks(callbacks or []) + [
             keras.callbacks.EarlyStopping(monitor="val_loss", patience=self.patience),
             keeper, deadline, nan_guard]
