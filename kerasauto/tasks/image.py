@@ -335,7 +335,9 @@ class ImageClassifier(_ImageEstimator):
     def _describe_labels(self, y: np.ndarray) -> dict:
         return {"classes": [c.item() for c in np.unique(y)]}
 
+    @property
     def classes_(self) -> np.ndarray:
+        """The class labels seen by ``fit``, sorted; the columns of ``predict_proba``."""
         self._ensure_tuner()
         return np.asarray(self.meta["classes"])
 
@@ -349,12 +351,12 @@ class ImageClassifier(_ImageEstimator):
         return index.astype(np.int64)
 
     def predict_proba(self, x) -> np.ndarray:
-        """Class probabilities, columns in the order of ``classes_()``."""
+        """Class probabilities, columns in the order of ``classes_``."""
         return self._raw_predict(x)
 
     def predict(self, x) -> np.ndarray:
         """Predicted labels, of the same type as the labels given to ``fit``."""
-        return self.classes_()[np.argmax(self.predict_proba(x), axis=1)]
+        return self.classes_[np.argmax(self.predict_proba(x), axis=1)]
 
     def evaluate(self, x, y) -> float:
         """Accuracy on (x, y)."""
