@@ -6,6 +6,9 @@ import os
 import tempfile
 from typing import Any, Callable
 
+#: Name prefix of the temporary files; a resumed project deletes leftovers with it.
+TEMPORARY_PREFIX = ".tmp-"
+
 
 def _is_local(path: str) -> bool:
     return "://" not in str(path)
@@ -27,7 +30,7 @@ def atomic_write(path: str, write: Callable[[str], None], suffix: str = "") -> N
         return
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=directory)
+    fd, tmp = tempfile.mkstemp(prefix=TEMPORARY_PREFIX, suffix=suffix, dir=directory)
     os.close(fd)
     try:
         write(tmp)

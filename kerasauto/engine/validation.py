@@ -11,6 +11,11 @@ from typing import Any
 import numpy as np
 
 MAX_VALIDATION_SPLIT = 0.9
+#: The shortest search worth starting, in seconds.
+MIN_TIME_LIMIT = 1.0
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+#: Integral float labels beyond this are not exactly representable as integers.
+MAX_EXACT_INTEGER = 2.0 ** 53
 
 
 def check_images(x: Any, name: str = "x", expected_shape: tuple[int, ...] | None = None) -> np.ndarray:
@@ -22,7 +27,10 @@ def check_images(x: Any, name: str = "x", expected_shape: tuple[int, ...] | None
     if isinstance(x, (list, tuple)):
         if len(x) == 0:
             raise ValueError(f"{name} is empty: expected at least one image.")
-        shapes = {np.shape(item) for item in x}
+        try:
+            shapes = {np.shape(item) for item in x}
+        except ValueError:
+            raise ValueError(f"{name} contains ragged nested lists; give equally sized images.") from None
         if len(shapes) > 1:
             raise ValueError(f"{name} contains images of different sizes {sorted(shapes)[:3]}...; "
                              "resize them to one size before passing them.")
@@ -30,9 +38,8 @@ def check_images(x: Any, name: str = "x", expected_shape: tuple[int, ...] | None
         array = np.asarray(x)
     except (ValueError, TypeError) as error:
         raise TypeError(f"{name} must be an array of images; could not convert it: {error}") from None
-    if array.dtype == bool or not (np.issubdtype(array.dtype, np.integer)
-                                   or np.issubdtype(array.dtype, np.floating)):
-        raise TypeError(f"{name} must hold real numbers (e.g. uint8 or float32 pixels), "
+    if array.dtype.kind not in "iuf" or (array.dtype.kind == "f" and array.dtype.itemsize > 8):
+        raise TypeError(f"{name} must hold real numbers (uint8/int or float16/32/64 pixels), "
                         f"got dtype {array.dtype}.")
     if array.ndim == 3:
         array = array[..., None]
@@ -41,8 +48,11 @@ def check_images(x: Any, name: str = "x", expected_shape: tuple[int, ...] | None
                          f"got shape {array.shape}.")
     if array.shape[0] == 0 or 0 in array.shape[1:]:
         raise ValueError(f"{name} is empty (shape {array.shape}).")
-    if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
-        raise ValueError(f"{name} contains NaN or infinite values.")
+    if array.dtype.kind == "f":
+        if not np.isfinite(array).all():
+            raise ValueError(f"{name} contains NaN or infinite values.")
+        if np.abs(array).max() > FLOAT32_MAX:
+            raise ValueError(f"{name} has values beyond float32's range (|v| > {FLOAT32_MAX:.3g}).")
     if expected_shape is not None and tuple(array.shape[1:]) != tuple(expected_shape):
         raise ValueError(f"{name} has images of shape {array.shape[1:]}, but the model was fitted "
                          f"on images of shape {tuple(expected_shape)}.")
@@ -67,6 +77,8 @@ def check_class_labels(y: Any, n_samples: int, name: str = "y") -> np.ndarray:
     if labels.dtype.kind == "f":
         if not np.isfinite(labels).all():
             raise ValueError(f"{name} contains NaN or infinite labels.")
+        if np.abs(labels).max() > MAX_EXACT_INTEGER:
+            raise ValueError(f"{name} holds float labels too large to be exact integers (> 2**53).")
         if not np.all(labels == np.round(labels)):
             raise ValueError(f"{name} holds non-integer floats; class labels must be discrete "
                              "(use ImageRegressor for continuous targets).")
@@ -105,8 +117,18 @@ def check_time_limit(value: Any, name: str = "time_limit") -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a number of seconds, got {type(value).__name__}.")
+    if not math.isfinite(value) or value < MIN_TIME_LIMIT:
+        raise ValueError(f"{name} must be a finite number of seconds >= {MIN_TIME_LIMIT:g}, "
+                         f"got {value!r}.")
+    return float(value)
+
+
+def check_positive_float(value: Any, name: str) -> float:
+    """A positive, finite number (e.g. a learning rate)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a positive number, got {value!r}.")
     if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive, finite number of seconds, got {value!r}.")
+        raise ValueError(f"{name} must be a positive, finite number, got {value!r}.")
     return float(value)
 
 

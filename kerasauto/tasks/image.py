@@ -60,7 +60,7 @@ class _ImageEstimator:
         self.seed = 1 if seed is None else seed
         self.verbose = bool(verbose)
         self.objective = objective or self.default_objective
-        self.learning_rate = float(learning_rate)
+        self.learning_rate = validation.check_positive_float(learning_rate, "learning_rate")
         self.distribution_strategy = distribution_strategy
         self.tuner: MorphismTuner | None = None
         self.meta: dict | None = None
@@ -105,7 +105,8 @@ class _ImageEstimator:
         return self.tuner
 
     # ------------------------------------------------------------------ labels (per task)
-    def _check_y(self, y, n: int, name: str = "y") -> np.ndarray:
+    def _check_y(self, y, n: int, name: str = "y", fitting: bool = False) -> np.ndarray:
+        """Validated labels or targets; ``fitting`` adds the checks only fit's y needs."""
         raise NotImplementedError
 
     def _encode(self, y: np.ndarray) -> np.ndarray:
@@ -124,7 +125,7 @@ class _ImageEstimator:
         data is held out. Returns ``self``; the best model so far is always kept.
         """
         x = validation.check_images(x, "x")
-        y = self._check_y(y, len(x))
+        y = self._check_y(y, len(x), "y", fitting=True)
         time_limit = validation.check_time_limit(time_limit)
         epochs = validation.check_positive_int(epochs, "epochs") or DEFAULT_EPOCHS
         batch_size = validation.check_positive_int(batch_size, "batch_size") or self.batch_size
@@ -134,6 +135,7 @@ class _ImageEstimator:
             x_val = validation.check_images(validation_data[0], "validation_data[0]",
                                             expected_shape=x.shape[1:])
             y_val = self._check_y(validation_data[1], len(x_val), "validation_data[1]")
+            self._check_known_labels(y_val, y, "validation_data[1]")
             x_train, y_train = x, y
         else:
             validation.check_validation_split(validation_split)
@@ -150,10 +152,21 @@ class _ImageEstimator:
                           verbose=keras_verbose, time_limit=time_limit)
         return self
 
+    def _check_known_labels(self, labels: np.ndarray, reference: np.ndarray, name: str) -> None:
+        """Hook: refuse validation labels the training labels do not have (classification)."""
+
     def _split(self, x, y, fraction):
         from sklearn.model_selection import train_test_split
 
-        stratify = y if self.task == "classification" and np.unique(y, return_counts=True)[1].min() >= 2 else None
+        n_val = math.ceil(len(x) * fraction)
+        if n_val < 1 or len(x) - n_val < 1:
+            raise ValueError(f"validation_split={fraction} leaves an empty training or validation "
+                             f"set with {len(x)} images; give more data or validation_data.")
+        stratify = None
+        if self.task == "classification":
+            classes, counts = np.unique(y, return_counts=True)
+            if counts.min() >= 2 and min(n_val, len(x) - n_val) >= len(classes):
+                stratify = y
         x_train, x_val, y_train, y_val = train_test_split(
             x, y, test_size=fraction, random_state=self.seed, stratify=stratify)
         return x_train, y_train, x_val, y_val
@@ -321,16 +334,21 @@ class ImageClassifier(_ImageEstimator):
     default_objective = "val_accuracy"
     default_project = "image_classifier"
 
-    def _check_y(self, y, n: int, name: str = "y") -> np.ndarray:
+    def _check_y(self, y, n: int, name: str = "y", fitting: bool = False) -> np.ndarray:
         labels = validation.check_class_labels(y, n, name)
-        if self.meta is not None and "classes" in self.meta and name != "y":
+        if fitting:
+            validation.check_classes(labels, name)
+        elif self.meta is not None and "classes" in self.meta:
             known_kind = np.asarray(self.meta["classes"]).dtype.kind
             if (labels.dtype.kind in "US") != (known_kind in "US"):
                 raise TypeError(f"{name} holds {labels.dtype} labels but the classifier was fitted "
                                 f"on labels like {self.meta['classes'][:3]}.")
-        elif name == "y":
-            validation.check_classes(labels, name)
         return labels
+
+    def _check_known_labels(self, labels: np.ndarray, reference: np.ndarray, name: str) -> None:
+        unknown = sorted(set(np.unique(labels).tolist()) - set(np.unique(reference).tolist()))
+        if unknown:
+            raise ValueError(f"{name} has labels {unknown[:5]} that y does not have.")
 
     def _describe_labels(self, y: np.ndarray) -> dict:
         return {"classes": [c.item() for c in np.unique(y)]}
@@ -361,7 +379,7 @@ class ImageClassifier(_ImageEstimator):
     def evaluate(self, x, y) -> float:
         """Accuracy on (x, y)."""
         x = self._checked_images(x)
-        labels = self._check_y(y, len(x), "y_eval")
+        labels = self._check_y(y, len(x), "y")
         return float(np.mean(self.predict(x) == labels))
 
     def _score_name(self) -> str:
@@ -378,7 +396,7 @@ class ImageRegressor(_ImageEstimator):
     default_objective = "val_loss"
     default_project = "image_regressor"
 
-    def _check_y(self, y, n: int, name: str = "y") -> np.ndarray:
+    def _check_y(self, y, n: int, name: str = "y", fitting: bool = False) -> np.ndarray:
         return validation.check_targets(y, n, name)
 
     def _describe_labels(self, y: np.ndarray) -> dict:
@@ -392,7 +410,7 @@ class ImageRegressor(_ImageEstimator):
     def evaluate(self, x, y) -> float:
         """Mean squared error on (x, y)."""
         x = self._checked_images(x)
-        targets = self._check_y(y, len(x), "y_eval")
+        targets = self._check_y(y, len(x), "y")
         return float(np.mean((self.predict(x) - targets) ** 2))
 
     def _score_name(self) -> str:

@@ -19,6 +19,7 @@ from typing import Any, Sequence
 import keras
 import keras_tuner
 import numpy as np
+import tensorflow as tf
 from keras_tuner.src.engine import trial as trial_module
 from keras_tuner.src.engine.tuner import maybe_distribute
 
@@ -66,6 +67,8 @@ class NetworkMorphismOracle(keras_tuner.Oracle):
                  max_consecutive_failed_trials: int = 3, **kwargs):
         super().__init__(objective=objective, max_trials=max_trials, seed=seed,
                          max_consecutive_failed_trials=max_consecutive_failed_trials, **kwargs)
+        if seed is not None:  # keras-tuner replaces a seed of 0 by a random one
+            self.seed = self._seed_state = int(seed)
         if time_limit is not None and not time_limit > 0:
             raise ValueError(f"time_limit must be a positive number of seconds, got {time_limit!r}.")
         self.time_limit = time_limit
@@ -174,6 +177,28 @@ class NetworkMorphismOracle(keras_tuner.Oracle):
             size = int(trial.hyperparameters.values.get("num_params", self.max_params))
             self.max_params = min(self.max_params, int(size * 0.75))
         super().end_trial(trial)
+        # keras-tuner saves before it forgets the trial as ongoing: save again, or a resumed
+        # search would run this finished trial once more.
+        self.save()
+
+    # ------------------------------------------------------------------ resuming
+    def reload(self) -> None:
+        """Reload the project, reconciling what a kill between two writes can leave behind."""
+        remove_stale_temporary_files(self._project_dir)
+        super().reload()
+        finished = (TrialStatus.COMPLETED, TrialStatus.FAILED)
+        self._retry_queue = [t for t in dict.fromkeys(self._retry_queue)
+                             if t in self.trials and self.trials[t].status not in finished]
+        for trial_id, trial in self.trials.items():
+            if trial.status in finished and trial_id not in self.end_order:
+                self.end_order.append(trial_id)
+            if trial.status not in finished and trial_id not in self._retry_queue:
+                self._retry_queue.append(trial_id)  # started, never finished: run it again
+            if trial_id not in self.start_order:
+                self.start_order.append(trial_id)
+        tried = {trial_graph(t).architecture_key() for t in self.trials.values()}
+        self.pending_seeds = [s for s in self.pending_seeds
+                              if Graph.from_json(s).architecture_key() not in tried]
 
     # ------------------------------------------------------------------ state (JSON, atomic)
     def get_state(self) -> dict:
@@ -206,6 +231,19 @@ class NetworkMorphismOracle(keras_tuner.Oracle):
     def _save_trial(self, trial) -> None:
         io.write_json(os.path.join(self._get_trial_dir(trial.trial_id), "trial.json"),
                       trial.get_state())
+
+
+def remove_stale_temporary_files(project_dir: str) -> None:
+    """Delete temporary files that a kill in the middle of an atomic write left behind.
+
+    Not in a distributed search, where a live worker may be writing one right now.
+    """
+    if "://" in project_dir or not os.path.isdir(project_dir) or "KERASTUNER_ORACLE_IP" in os.environ:
+        return
+    for folder, _, files in os.walk(project_dir):
+        for name in files:
+            if name.startswith(io.TEMPORARY_PREFIX):
+                os.remove(os.path.join(folder, name))
 
 
 def default_seeds(input_shape: Sequence[int], num_outputs: int, head: str = "softmax",
@@ -261,6 +299,9 @@ class MorphismTuner(keras_tuner.Tuner):
         self.patience, self.score_window = patience, score_window
         self.preprocessing = list(preprocessing or [])
         self._waiting = False
+        if not tf.io.gfile.exists(self._get_tuner_fname()):
+            # keras-tuner reloads a project only if this file exists: write it before any trial.
+            self.save()
 
     def pre_create_trial(self) -> None:
         """Back off briefly while the oracle answers IDLE (a worker waiting for seeds to finish)."""
