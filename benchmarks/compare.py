@@ -37,7 +37,8 @@ from report import append_jsonl, append_markdown, markdown_section, plot_curves
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(BENCH_DIR)
 RUNNER = os.path.join(BENCH_DIR, "run_system.py")
-ALL_SYSTEMS = ("kerasauto", "random_search", "bayesian", "handwritten_cnn", "autokeras")
+ALL_SYSTEMS = ("kerasauto", "kerasauto_no_inheritance", "random_search", "bayesian",
+               "handwritten_cnn", "autokeras")
 #: Seconds a runner may exceed its budget (imports, evaluation, slow shutdown) before it is killed.
 GRACE_S = 120.0
 #: A system whose search + final training exceeds this multiple of the budget is flagged.

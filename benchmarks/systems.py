@@ -338,11 +338,12 @@ def _count_params(clf: Any) -> int | None:
     return None
 
 
-def run_kerasauto(bench: Bench, clock: Clock, result: Result) -> None:
+def run_kerasauto(bench: Bench, clock: Clock, result: Result, inherit_weights: bool = True) -> None:
     """Network-morphism search with ``kerasauto.ImageClassifier``, then its final fit.
 
     The test set is passed to ``final_fit`` because that is its signature; the
     library must not select on it (the harness only reports it).
+    ``inherit_weights=False`` is the ablation: every child trains from scratch.
     """
     from kerasauto import ImageClassifier
 
@@ -351,6 +352,7 @@ def run_kerasauto(bench: Bench, clock: Clock, result: Result) -> None:
         seed=bench.seed,
         directory=bench.workdir,
         project_name=f"bench_{bench.dataset}",
+        inherit_weights=inherit_weights,
     )
     poller = TrialPoller(lambda: _nested(clf, "tuner", "oracle"), clock)
     try:
@@ -447,6 +449,7 @@ def run_autokeras(bench: Bench, clock: Clock, result: Result) -> None:
 
 SYSTEMS: dict[str, Callable[[Bench, Clock, Result], None]] = {
     "kerasauto": run_kerasauto,
+    "kerasauto_no_inheritance": lambda b, c, r: run_kerasauto(b, c, r, inherit_weights=False),
     "random_search": lambda b, c, r: run_keras_tuner("random_search", b, c, r),
     "bayesian": lambda b, c, r: run_keras_tuner("bayesian", b, c, r),
     "handwritten_cnn": run_handwritten_cnn,

@@ -44,7 +44,8 @@ class _ImageEstimator:
     def __init__(self, max_trials: int | None = None, directory: str | None = None,
                  project_name: str | None = None, overwrite: bool = False, seed: int | None = None,
                  verbose: bool = False, objective: str | None = None, max_model_size: int = 3_000_000,
-                 batch_size: int = 64, learning_rate: float = 1e-3, distribution_strategy: Any = "auto"):
+                 batch_size: int = 64, learning_rate: float = 1e-3, distribution_strategy: Any = "auto",
+                 inherit_weights: bool = True):
         self.max_trials = validation.check_positive_int(max_trials, "max_trials")
         self.max_model_size = validation.check_positive_int(max_model_size, "max_model_size", False)
         self.batch_size = validation.check_positive_int(batch_size, "batch_size", False)
@@ -62,6 +63,7 @@ class _ImageEstimator:
         self.objective = objective or self.default_objective
         self.learning_rate = validation.check_positive_float(learning_rate, "learning_rate")
         self.distribution_strategy = distribution_strategy
+        self.inherit_weights = bool(inherit_weights)
         self.tuner: MorphismTuner | None = None
         self.meta: dict | None = None
         self._model = None
@@ -91,7 +93,8 @@ class _ImageEstimator:
                                   project_name=self.project_name, overwrite=self.overwrite,
                                   batch_size=self.batch_size, learning_rate=self.learning_rate,
                                   distribution_strategy=self.distribution_strategy,
-                                  preprocessing=self.meta["preprocessing"])
+                                  preprocessing=self.meta["preprocessing"],
+                                  inherit_weights=self.inherit_weights)
         self.overwrite = False  # Only the first search of this object starts over.
         return tuner
 

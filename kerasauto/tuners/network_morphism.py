@@ -282,13 +282,16 @@ class MorphismTuner(keras_tuner.Tuner):
         score_window: the score is the objective's mean over this many epochs up to the best.
         distribution_strategy: a ``tf.distribute`` strategy; ``"auto"`` mirrors over all GPUs
             when there are several (found with ``tf.config``), else the default strategy.
+        inherit_weights: children start from their parent's trained weights (the method);
+            ``False`` trains every child from scratch, for ablations.
         **kwargs: ``directory``, ``project_name``, ``overwrite`` and other keras-tuner arguments.
     """
 
     def __init__(self, oracle: NetworkMorphismOracle, task: str = "classification",
                  learning_rate: float = 1e-3, batch_size: int = 64, patience: int = 5,
                  score_window: int = 3, distribution_strategy: Any = "auto",
-                 preprocessing: Sequence[dict] | None = None, **kwargs):
+                 preprocessing: Sequence[dict] | None = None, inherit_weights: bool = True,
+                 **kwargs):
         if task not in ("classification", "regression"):
             raise ValueError(f"task must be 'classification' or 'regression', got {task!r}.")
         if distribution_strategy == "auto":
@@ -298,6 +301,7 @@ class MorphismTuner(keras_tuner.Tuner):
         self.task, self.learning_rate, self.batch_size = task, learning_rate, batch_size
         self.patience, self.score_window = patience, score_window
         self.preprocessing = list(preprocessing or [])
+        self.inherit_weights = inherit_weights
         self._waiting = False
         if not tf.io.gfile.exists(self._get_tuner_fname()):
             # keras-tuner reloads a project only if this file exists: write it before any trial.
@@ -351,7 +355,7 @@ class MorphismTuner(keras_tuner.Tuner):
         graph = Graph.from_json(values["architecture"])
         keras.backend.clear_session()
         parent_id = values.get("parent_trial_id")
-        if not parent_id:
+        if not parent_id or not self.inherit_weights:
             keras.utils.set_random_seed(int(values.get("init_seed", 0)))
             return graph.build()
         parent = self.oracle.get_trial(parent_id)
