@@ -368,6 +368,9 @@ def run_kerasauto(bench: Bench, clock: Clock, result: Result, inherit_weights: b
         result["curve"] = best_so_far(poller.points.values())
         trials = _nested(clf, "tuner", "oracle", "trials")
         result["trials"] = len(trials) if trials is not None else None
+        proposing = _nested(clf, "tuner", "oracle", "proposal_seconds")
+        if proposing is not None:
+            result["proposal_s"] = round(proposing, 2)
 
     final_start = clock.elapsed()
     try:
