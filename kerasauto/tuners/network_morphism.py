@@ -328,6 +328,11 @@ class MorphismTuner(keras_tuner.Tuner):
 
     def on_search_end(self) -> None:
         super().on_search_end()
+        oracle = self.oracle
+        if isinstance(oracle, NetworkMorphismOracle) and oracle.verbose and oracle.trials:
+            done = sum(t.status == TrialStatus.COMPLETED for t in oracle.trials.values())
+            print(f"[kerasauto] search ended: {done} of {len(oracle.trials)} trials completed; "
+                  f"{oracle.proposal_seconds:.1f} s spent proposing architectures.", flush=True)
         best = self.oracle.get_best_trials(1)
         if not best or best[0].status != TrialStatus.COMPLETED:
             failed = [t for t in getattr(self.oracle, "trials", {}).values()
