@@ -86,10 +86,11 @@ SCENARIOS = [
         Kill("inside the atomic write of oracle.json in end_trial, after trial 1 completed",
              args=("--pause", "oracle.json:end_trial:2")),
     ]),
-    # The first tuner0.json write (after trial 0 completed): no tuner0.json exists yet.
+    # The tuner0.json write after trial 0 completed (the first one happens at start-up, before
+    # any trial, so that a project killed early is still recognised and reloaded).
     Scenario("first_tuner_save", max_trials=2, kills=[
-        Kill("inside the first atomic write of tuner0.json, after trial 0 completed",
-             args=("--pause", "tuner0.json:*:1")),
+        Kill("inside the atomic write of tuner0.json after trial 0 completed",
+             args=("--pause", "tuner0.json:*:2")),
     ]),
     # Inside Oracle.create_trial: trial_1/trial.json (RUNNING) is written, oracle.json is being
     # replaced (the one on disk still has trial 1's architecture among the pending seeds).
