@@ -9,7 +9,6 @@ trains it.
 """
 from __future__ import annotations
 
-import copy
 import json
 import math
 import os
@@ -81,6 +80,7 @@ class NetworkMorphismOracle(keras_tuner.Oracle):
         self.pending_seeds = [g.to_json() for g in seed_architectures or []]
         self.deadline: float | None = None
         self.proposal_seconds = 0.0
+        self._graphs: dict[str, Graph] = {}
         self._summaries: dict[str, ArchitectureSummary] = {}
         self._display = TrialLineDisplay(oracle=self)
 
@@ -153,9 +153,15 @@ class NetworkMorphismOracle(keras_tuner.Oracle):
         return [t for t in self.trials.values() if t.status == TrialStatus.COMPLETED
                 and t.score is not None and math.isfinite(t.score)]
 
+    def _graph(self, trial) -> Graph:
+        """The trial's architecture, parsed once (trial architectures never change)."""
+        if trial.trial_id not in self._graphs:
+            self._graphs[trial.trial_id] = trial_graph(trial)
+        return self._graphs[trial.trial_id]
+
     def _summary(self, trial) -> ArchitectureSummary:
         if trial.trial_id not in self._summaries:
-            self._summaries[trial.trial_id] = ArchitectureSummary(trial_graph(trial))
+            self._summaries[trial.trial_id] = ArchitectureSummary(self._graph(trial))
         return self._summaries[trial.trial_id]
 
     def limits(self) -> morphism.Limits:
@@ -165,9 +171,10 @@ class NetworkMorphismOracle(keras_tuner.Oracle):
         sign = 1.0 if self.objective.direction == "max" else -1.0
         gp = ArchitectureGP().fit([self._summary(t) for t in completed],
                                   [sign * t.score for t in completed])
-        known = [self._summary(t) for t in self.trials.values() if t not in completed]
-        known_keys = {trial_graph(t).architecture_key() for t in self.trials.values()}
-        roots = [(trial_graph(t).drop_weights(), t.trial_id) for t in completed]
+        completed_ids = {t.trial_id for t in completed}
+        known = [self._summary(t) for t in self.trials.values() if t.trial_id not in completed_ids]
+        known_keys = {self._graph(t).architecture_key() for t in self.trials.values()}
+        roots = [(self._graph(t), t.trial_id) for t in completed]
         return tree_search(roots, gp, known, known_keys, rng, self.limits(), self.beta,
                            self.schedule)
 
@@ -196,7 +203,7 @@ class NetworkMorphismOracle(keras_tuner.Oracle):
                 self._retry_queue.append(trial_id)  # started, never finished: run it again
             if trial_id not in self.start_order:
                 self.start_order.append(trial_id)
-        tried = {trial_graph(t).architecture_key() for t in self.trials.values()}
+        tried = {self._graph(t).architecture_key() for t in self.trials.values()}
         self.pending_seeds = [s for s in self.pending_seeds
                               if Graph.from_json(s).architecture_key() not in tried]
 
