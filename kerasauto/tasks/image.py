@@ -262,7 +262,9 @@ class _ImageEstimator:
                 images = augmenter(images, training=True)
             return images, labels
 
-        return dataset.map(prepare, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+        # Sequential map: the augmentation's random draws then happen in batch order, so the
+        # same seed gives the same final model (a parallel map reorders them between runs).
+        return dataset.map(prepare).prefetch(tf.data.AUTOTUNE)
 
     def _best_trial(self):
         best = self._ensure_tuner().oracle.get_best_trials(1)
