@@ -347,13 +347,17 @@ def run_kerasauto(bench: Bench, clock: Clock, result: Result, inherit_weights: b
     """
     from kerasauto import ImageClassifier
 
+    # The same augmentation as the hand-written CNN: flips only where mirrored images are valid.
+    augmentation = ("translate",) if bench.dataset == "digits" else ("translate", "flip")
     clf = ImageClassifier(
         verbose=True,
         seed=bench.seed,
         directory=bench.workdir,
         project_name=f"bench_{bench.dataset}",
         inherit_weights=inherit_weights,
+        augmentation=augmentation,
     )
+    result["notes"].append(f"augmentation {'+'.join(augmentation)}")
     poller = TrialPoller(lambda: _nested(clf, "tuner", "oracle"), clock)
     try:
         with poller:

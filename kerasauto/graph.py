@@ -125,6 +125,12 @@ class Graph:
         return sum(layer_specs.param_count(s.kind, s.config, [shapes[i] for i in s.inputs])
                    for s in self.layers)
 
+    def multiply_adds(self) -> int:
+        """Multiply-adds of one forward pass of one example: a machine-independent training cost."""
+        shapes = self.shapes()
+        return sum(layer_specs.multiply_adds(s.kind, s.config, [shapes[i] for i in s.inputs],
+                                             shapes[s.name]) for s in self.layers)
+
     def depth(self) -> int:
         """The number of Conv2D and Dense layers in the body."""
         return sum(1 for s in self.layers if s.kind in ("Conv2D", "Dense") and s.role == "body")

@@ -112,3 +112,19 @@ def param_count(kind: str, config: dict, input_shapes: list[Shape]) -> int:
         per_channel = 2 + int(config.get("center", True)) + int(config.get("scale", True))
         return per_channel * input_shapes[0][-1]
     return 0
+
+
+def multiply_adds(kind: str, config: dict, input_shapes: list[Shape], output_shape: Shape) -> int:
+    """Multiply-adds of the layer's forward pass for one example (convolutions and dense layers).
+
+    The cost that dominates training time on a CPU; other layers are counted as free.
+    """
+    if kind == "Conv2D":
+        kh, kw = _pair(config["kernel_size"])
+        positions = 1
+        for dim in output_shape[:-1]:
+            positions *= int(dim)
+        return positions * kh * kw * input_shapes[0][-1] * int(config["filters"])
+    if kind == "Dense":
+        return input_shapes[0][-1] * int(config["units"])
+    return 0

@@ -7,6 +7,8 @@ same function (in inference mode); without weights only the architecture changes
 """
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -30,6 +32,8 @@ class Limits:
     max_params: int = 4_000_000
     max_depth: int = 24
     max_width: int = 512
+    #: Most multiply-adds per example (``Graph.multiply_adds``): bounds the training time.
+    max_multiply_adds: float = math.inf
 
 
 # ---------------------------------------------------------------------- candidates
@@ -281,7 +285,8 @@ def neighbours(graph: Graph, rng: np.random.Generator, n: int,
             child = apply(graph, op, rng, limits)
         except ValueError:
             continue
-        if child.num_params() > limits.max_params or child.depth() > limits.max_depth:
+        if (child.num_params() > limits.max_params or child.depth() > limits.max_depth
+                or child.multiply_adds() > limits.max_multiply_adds):
             continue
         children.setdefault(child.architecture_key(), child)
     return list(children.values())

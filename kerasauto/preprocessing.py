@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import numpy as np
 
@@ -28,6 +29,10 @@ def preprocessing_specs(x: np.ndarray) -> list[dict]:
     return specs
 
 
+#: Training-time augmentations an estimator can be asked for.
+AUGMENTATIONS = ("translate", "flip")
+
+
 def augmentation_layers(image_shape: tuple[int, ...], flip: bool = False) -> list:
     """Training-time augmentation: small translations (and horizontal flips if ``flip``).
 
@@ -39,3 +44,32 @@ def augmentation_layers(image_shape: tuple[int, ...], flip: bool = False) -> lis
     if flip:
         layers.insert(0, keras.layers.RandomFlip("horizontal"))
     return layers
+
+
+def training_dataset(x: np.ndarray, y: np.ndarray, batch_size: int,
+                     augmentation: Sequence[str] = (), seed: int = 0):
+    """A shuffled, batched ``tf.data`` pipeline of (float32 images, labels), augmented on the fly.
+
+    ``augmentation`` names come from ``AUGMENTATIONS``; an empty one means no augmentation.
+    """
+    import keras
+    import tensorflow as tf
+
+    layers = []
+    if "translate" in augmentation:
+        layers += augmentation_layers(x.shape[1:], flip="flip" in augmentation)
+    elif "flip" in augmentation:
+        layers.append(keras.layers.RandomFlip("horizontal"))
+    augmenter = keras.Sequential(layers) if layers else None
+    dataset = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(
+        min(len(x), 20000), seed=seed).batch(batch_size)
+
+    def prepare(images, labels):
+        images = tf.cast(images, tf.float32)
+        if augmenter is not None:
+            images = augmenter(images, training=True)
+        return images, labels
+
+    # Sequential map: the augmentation's random draws then happen in batch order, so the same
+    # seed gives the same model (a parallel map reorders them between runs).
+    return dataset.map(prepare).prefetch(tf.data.AUTOTUNE)

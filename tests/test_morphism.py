@@ -102,6 +102,24 @@ def test_neighbours_respect_limits_and_are_distinct(trained_parents):
         assert child.last_op["op"] in morphism.MORPHISMS
 
 
+def test_multiply_adds_count_convolutions_and_dense_layers():
+    graph = generators.cnn((28, 28, 1), 10)  # 32-64-128 filters, 3x3, pooling after each block
+    expected = (28 * 28 * 9 * 1 * 32) + (14 * 14 * 9 * 32 * 64) + (7 * 7 * 9 * 64 * 128) + 128 * 10
+    assert graph.multiply_adds() == expected
+
+
+def test_neighbours_respect_a_cost_limit(trained_parents):
+    """A tight cost limit leaves only cheap morphs (skip connections with small projections)."""
+    parent = trained_parents["cnn"].drop_weights()
+    limit = 1.1 * parent.multiply_adds()
+    children = morphism.neighbours(parent, np.random.default_rng(0), 12,
+                                   morphism.Limits(max_multiply_adds=limit))
+    assert children, "cheap morphs must stay possible"
+    assert all(c.multiply_adds() <= limit for c in children)
+    unlimited = morphism.neighbours(parent, np.random.default_rng(0), 12)
+    assert any(c.multiply_adds() > limit for c in unlimited)
+
+
 def test_apply_rejects_unknown_ops(trained_parents):
     with pytest.raises(ValueError, match="op must be one of"):
         morphism.apply(trained_parents["cnn"], "shallower")

@@ -456,3 +456,8 @@ def test_evaluate_names_its_argument_y(fitted, digits):
 @pytest.mark.parametrize("value", [math.nan, -1e-3, 0.0, math.inf, "fast"])
 def test_learning_rate_is_validated(tmp_path, value):
     check_refused(lambda: _fresh(tmp_path, learning_rate=value), "learning_rate")
+
+
+@pytest.mark.parametrize("value", ["rotate", 5, ["translate", 3], ("flip", "zoom")])
+def test_augmentation_is_validated(tmp_path, value):
+    check_refused(lambda: _fresh(tmp_path, augmentation=value), "augmentation")

@@ -45,7 +45,7 @@ def test_proposals_after_seeds_are_morphs_of_trained_trials(searched):
     trials = [tuner.oracle.trials[i] for i in sorted(tuner.oracle.trials)]
     seeds = [t for t in trials if not t.hyperparameters.values["parent_trial_id"]]
     children = [t for t in trials if t.hyperparameters.values["parent_trial_id"]]
-    assert len(seeds) == 2 and len(children) == 4
+    assert len(seeds) == 1 and len(children) == 5
     for child in children:
         values = child.hyperparameters.values
         parent = tuner.oracle.trials[values["parent_trial_id"]]

@@ -36,6 +36,31 @@ class NanGuard(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class StepTimer(keras.callbacks.Callback):
+    """Measures seconds per training step, input pipeline included, leaving out each epoch's first.
+
+    The first step of an epoch pays for tracing and filling the pipeline; the rest is the
+    steady pace that decides how many epochs fit in a time budget.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.seconds, self.steps, self._last = 0.0, 0, None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._last = None
+
+    def on_train_batch_end(self, batch, logs=None):
+        now = time.perf_counter()
+        if self._last is not None:
+            self.seconds += now - self._last
+            self.steps += 1
+        self._last = now
+
+    def seconds_per_step(self) -> float | None:
+        return self.seconds / self.steps if self.steps else None
+
+
 class BestEpochKeeper(keras.callbacks.Callback):
     """Keeps the weights of the best epoch by ``monitor`` and the history of all epochs.
 
@@ -77,22 +102,34 @@ class BestEpochKeeper(keras.callbacks.Callback):
 
 
 class WallClockCosine(keras.callbacks.Callback):
-    """Cosine learning-rate decay over wall-clock time: from ``initial`` at the start to ~0 at ``deadline``.
+    """Cosine learning-rate decay from ``initial`` to ~0 by a wall-clock ``deadline``.
 
     For training that must end at a time rather than after a number of epochs: the learning
-    rate is annealed whatever the speed of the machine.
+    rate is annealed whatever the speed of the machine. With ``total_steps`` too, the decay
+    follows whichever of time and steps runs out first.
     """
 
-    def __init__(self, initial: float, deadline: float, floor: float = 0.01):
+    def __init__(self, initial: float, deadline: float | None, floor: float = 0.01,
+                 total_steps: int | None = None):
         super().__init__()
         self.initial, self.deadline, self.floor = initial, deadline, floor
+        self.total_steps = total_steps
         self.started = None
+        self.steps = 0
 
     def on_train_begin(self, logs=None):
-        self.started = time.time()
+        self.started, self.steps = time.time(), 0
+
+    def progress(self) -> float:
+        """How far training is, from 0 to 1, by time and by steps."""
+        done = 0.0
+        if self.deadline:
+            done = (time.time() - self.started) / max(self.deadline - self.started, 1e-9)
+        if self.total_steps:
+            done = max(done, self.steps / self.total_steps)
+        return min(max(done, 0.0), 1.0)
 
     def on_train_batch_begin(self, batch, logs=None):
-        span = max(self.deadline - self.started, 1e-9)
-        progress = min(max((time.time() - self.started) / span, 0.0), 1.0)
-        factor = self.floor + (1 - self.floor) * 0.5 * (1 + math.cos(math.pi * progress))
+        factor = self.floor + (1 - self.floor) * 0.5 * (1 + math.cos(math.pi * self.progress()))
         self.model.optimizer.learning_rate.assign(self.initial * factor)
+        self.steps += 1

@@ -143,6 +143,20 @@ def check_positive_int(value: Any, name: str, allow_none: bool = True) -> int | 
     return int(value)
 
 
+def check_augmentation(value: Any, allowed: tuple[str, ...], name: str = "augmentation") -> tuple[str, ...]:
+    """A tuple of augmentation names from ``allowed``; ``None`` or ``()`` means none."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = (value,)
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise TypeError(f"{name} must be a sequence of names from {allowed}, got {value!r}.")
+    unknown = [v for v in value if v not in allowed]
+    if unknown:
+        raise ValueError(f"{name} has unknown augmentations {unknown}; choose from {allowed}.")
+    return tuple(dict.fromkeys(value))
+
+
 def check_validation_split(value: Any, name: str = "validation_split") -> float:
     """A fraction strictly between 0 and MAX_VALIDATION_SPLIT."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):

@@ -22,7 +22,7 @@ from kerasauto import export as export_module
 from kerasauto.engine import io, validation
 from kerasauto.engine.callbacks import Deadline, WallClockCosine
 from kerasauto.graph import Graph
-from kerasauto.preprocessing import augmentation_layers, preprocessing_specs
+from kerasauto.preprocessing import AUGMENTATIONS, preprocessing_specs, training_dataset
 from kerasauto.tuners.network_morphism import (MorphismTuner, NetworkMorphismOracle,
                                                trial_graph)
 
@@ -45,7 +45,7 @@ class _ImageEstimator:
                  project_name: str | None = None, overwrite: bool = False, seed: int | None = None,
                  verbose: bool = False, objective: str | None = None, max_model_size: int = 3_000_000,
                  batch_size: int = 64, learning_rate: float = 1e-3, distribution_strategy: Any = "auto",
-                 inherit_weights: bool = True):
+                 inherit_weights: bool = True, augmentation: Any = ("translate",)):
         self.max_trials = validation.check_positive_int(max_trials, "max_trials")
         self.max_model_size = validation.check_positive_int(max_model_size, "max_model_size", False)
         self.batch_size = validation.check_positive_int(batch_size, "batch_size", False)
@@ -64,6 +64,7 @@ class _ImageEstimator:
         self.learning_rate = validation.check_positive_float(learning_rate, "learning_rate")
         self.distribution_strategy = distribution_strategy
         self.inherit_weights = bool(inherit_weights)
+        self.augmentation = validation.check_augmentation(augmentation, AUGMENTATIONS)
         self.tuner: MorphismTuner | None = None
         self.meta: dict | None = None
         self._model = None
@@ -94,7 +95,8 @@ class _ImageEstimator:
                                   batch_size=self.batch_size, learning_rate=self.learning_rate,
                                   distribution_strategy=self.distribution_strategy,
                                   preprocessing=self.meta["preprocessing"],
-                                  inherit_weights=self.inherit_weights)
+                                  inherit_weights=self.inherit_weights,
+                                  augmentation=self.augmentation)
         self.overwrite = False  # Only the first search of this object starts over.
         return tuner
 
@@ -195,7 +197,7 @@ class _ImageEstimator:
     def final_fit(self, x_train, y_train, x_test=None, y_test=None, retrain: bool = False,
                   epochs: int | None = None, time_limit: float | None = None,
                   augment: bool = True, batch_size: int | None = None):
-        """Train the best architecture on all of (x_train, y_train), with augmentation.
+        """Train the best architecture on all of (x_train, y_train), with the search's augmentation.
 
         ``retrain=True`` starts from fresh weights, else from the search's trained ones. Training
         length is fixed in advance: ``epochs`` (default 30 with ``retrain``, else 10) with cosine
@@ -203,8 +205,6 @@ class _ImageEstimator:
         decay spread over wall-clock time. Nothing is selected on (x_test, y_test): they are
         only evaluated and reported. Returns the Keras History.
         """
-        import tensorflow as tf
-
         tuner = self._ensure_tuner()
         x = validation.check_images(x_train, "x_train", expected_shape=self.meta["input_shape"])
         y = self._check_y(y_train, len(x), "y_train")
@@ -238,7 +238,8 @@ class _ImageEstimator:
             tuner.compile_model(
                 model, keras.optimizers.schedules.CosineDecay(self.learning_rate, steps))
         callbacks.append(Deadline(deadline))
-        dataset = self._training_dataset(x, self._encode(y), batch_size, augment, tf)
+        dataset = training_dataset(x, self._encode(y), batch_size,
+                                   self.augmentation if augment else (), seed=self.seed)
         history = model.fit(dataset, epochs=epochs, callbacks=callbacks, shuffle=False,
                             verbose=(1 if sys.stdout.isatty() else 2) if self.verbose else 0)
         graph.update_weights(model)
@@ -250,21 +251,6 @@ class _ImageEstimator:
             if self.verbose:
                 print(f"[kerasauto] final model: {self._score_name()} on the test data {score:.4f}")
         return history
-
-    def _training_dataset(self, x, y, batch_size, augment, tf):
-        augmenter = keras.Sequential(augmentation_layers(x.shape[1:])) if augment else None
-        dataset = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(
-            min(len(x), 20000), seed=self.seed).batch(batch_size)
-
-        def prepare(images, labels):
-            images = tf.cast(images, tf.float32)
-            if augmenter is not None:
-                images = augmenter(images, training=True)
-            return images, labels
-
-        # Sequential map: the augmentation's random draws then happen in batch order, so the
-        # same seed gives the same final model (a parallel map reorders them between runs).
-        return dataset.map(prepare).prefetch(tf.data.AUTOTUNE)
 
     def _best_trial(self):
         best = self._ensure_tuner().oracle.get_best_trials(1)

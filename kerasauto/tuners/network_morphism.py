@@ -26,18 +26,24 @@ from kerasauto import generators, morphism
 from kerasauto.calibration import calibrate_batchnorms
 from kerasauto.engine import io
 from kerasauto.engine.acquisition import AnnealingSchedule, tree_search
-from kerasauto.engine.callbacks import BestEpochKeeper, Deadline, NanGuard
+from kerasauto.engine.callbacks import (BestEpochKeeper, Deadline, NanGuard, StepTimer,
+                                        WallClockCosine)
 from kerasauto.engine.devices import default_strategy
 from kerasauto.engine.display import TrialLineDisplay
 from kerasauto.engine.gp import ArchitectureGP
 from kerasauto.graph import Graph
 from kerasauto.kernel import ArchitectureSummary
+from kerasauto.preprocessing import training_dataset
 
 TrialStatus = trial_module.TrialStatus
 #: Substrings of a failed trial's message that mean it ran out of memory.
 OOM_MARKERS = ("ResourceExhausted", "out of memory", "OOM")
 #: A search stops proposing when less than this many seconds remain.
 MIN_SECONDS_LEFT = 1.0
+#: With a time limit, a proposal must train at least this many epochs in a trial's time share.
+MIN_EPOCHS_PER_TRIAL = 3
+#: ...but a proposal may always cost this much more than the cheapest trained architecture.
+MIN_COST_GROWTH = 1.25
 
 
 class NetworkMorphismOracle(keras_tuner.Oracle):
@@ -48,14 +54,16 @@ class NetworkMorphismOracle(keras_tuner.Oracle):
         max_trials: stop after this many trials.
         time_limit: seconds a ``search`` may run; the trial in flight is cut at the limit.
         seed: makes the sequence of proposals reproducible.
-        seed_architectures: ``Graph`` objects to try first; default: a CNN and a small ResNet for
-            images, an MLP for vectors, built when the tuner sees the data.
+        seed_architectures: ``Graph`` objects to try first; default: a small CNN for images, an
+            MLP for vectors, built when the tuner sees the data (see ``default_seeds``).
         max_params, max_depth, max_width: size limits of proposed architectures; ``max_params``
             is lowered automatically when a trial runs out of memory.
         beta: UCB exploration weight.
         trials_per_budget: with a time limit, each trial trains for at most
             ``time_limit / trials_per_budget`` seconds, so that several morphs happen; children
-            continue from trained weights, so short trials still add up along a lineage.
+            continue from trained weights, so short trials still add up along a lineage. Trials
+            report what an epoch cost, and proposals are kept cheap enough (in multiply-adds)
+            to train ``MIN_EPOCHS_PER_TRIAL`` epochs in that time.
     """
 
     def __init__(self, objective: Any = "val_accuracy", max_trials: int | None = 20,
@@ -164,8 +172,32 @@ class NetworkMorphismOracle(keras_tuner.Oracle):
             self._summaries[trial.trial_id] = ArchitectureSummary(self._graph(trial))
         return self._summaries[trial.trial_id]
 
-    def limits(self) -> morphism.Limits:
-        return morphism.Limits(self.max_params, self.max_depth, self.max_width)
+    def limits(self, completed: Sequence = ()) -> morphism.Limits:
+        """Size limits of proposals; with a time limit, also a cost limit from measured speed."""
+        return morphism.Limits(self.max_params, self.max_depth, self.max_width,
+                               self._max_multiply_adds(completed))
+
+    def _max_multiply_adds(self, completed: Sequence) -> float:
+        """The cost per example at which an epoch takes 1/MIN_EPOCHS_PER_TRIAL of a trial's time.
+
+        Measured speeds (multiply-adds per epoch-second) of the completed trials give the rate;
+        never below ``MIN_COST_GROWTH`` times the cheapest trained architecture, so that cheap
+        morphs (skip connections, small widenings) stay possible on data too big for the budget.
+        """
+        if not self.trial_seconds:
+            return math.inf
+        rates, costs = [], []
+        for trial in completed:
+            seconds = trial.metrics.get_last_value("epoch_seconds") \
+                if trial.metrics.exists("epoch_seconds") else None
+            cost = self._graph(trial).multiply_adds()
+            costs.append(cost)
+            if seconds:
+                rates.append(cost / seconds)
+        if not rates:
+            return math.inf
+        affordable = float(np.median(rates)) * self.trial_seconds / MIN_EPOCHS_PER_TRIAL
+        return max(affordable, MIN_COST_GROWTH * min(costs))
 
     def _bayesian_proposal(self, completed: list, rng: np.random.Generator):
         sign = 1.0 if self.objective.direction == "max" else -1.0
@@ -175,7 +207,7 @@ class NetworkMorphismOracle(keras_tuner.Oracle):
         known = [self._summary(t) for t in self.trials.values() if t.trial_id not in completed_ids]
         known_keys = {self._graph(t).architecture_key() for t in self.trials.values()}
         roots = [(self._graph(t), t.trial_id) for t in completed]
-        return tree_search(roots, gp, known, known_keys, rng, self.limits(), self.beta,
+        return tree_search(roots, gp, known, known_keys, rng, self.limits(completed), self.beta,
                            self.schedule)
 
     # ------------------------------------------------------------------ results
@@ -255,10 +287,14 @@ def remove_stale_temporary_files(project_dir: str) -> None:
 
 def default_seeds(input_shape: Sequence[int], num_outputs: int, head: str = "softmax",
                   preprocessing: Sequence[dict] | None = None) -> list[Graph]:
-    """Seed architectures suited to the input: a CNN and a small ResNet for images, an MLP for vectors."""
+    """The seed architecture suited to the input: a small CNN for images, an MLP for vectors.
+
+    One seed: every morph of it inherits trained weights, whereas each further seed trains from
+    scratch (a small ResNet as a second seed took a sixth of a 25-minute search and was never
+    the best). Skip connections are reached by morphing; pass ``seed_architectures`` for more.
+    """
     if len(input_shape) == 3:
-        return [generators.cnn(input_shape, num_outputs, head=head, preprocessing=preprocessing),
-                generators.resnet(input_shape, num_outputs, head=head, preprocessing=preprocessing)]
+        return [generators.cnn(input_shape, num_outputs, head=head, preprocessing=preprocessing)]
     return [generators.mlp(input_shape, num_outputs, head=head, preprocessing=preprocessing)]
 
 
@@ -289,6 +325,11 @@ class MorphismTuner(keras_tuner.Tuner):
         score_window: the score is the objective's mean over this many epochs up to the best.
         distribution_strategy: a ``tf.distribute`` strategy; ``"auto"`` mirrors over all GPUs
             when there are several (found with ``tf.config``), else the default strategy.
+        augmentation: augmentations of training images (names from
+            ``kerasauto.preprocessing.AUGMENTATIONS``), applied when ``x`` is an image array.
+        anneal: each trial decays the learning rate along a cosine to ~0 by its end (its time
+            share or its epochs): children restart from their parent's weights at the full rate,
+            as in warm restarts, and every trial's score is that of a settled model.
         inherit_weights: children start from their parent's trained weights (the method);
             ``False`` trains every child from scratch, for ablations.
         **kwargs: ``directory``, ``project_name``, ``overwrite`` and other keras-tuner arguments.
@@ -298,7 +339,7 @@ class MorphismTuner(keras_tuner.Tuner):
                  learning_rate: float = 1e-3, batch_size: int = 64, patience: int = 5,
                  score_window: int = 3, distribution_strategy: Any = "auto",
                  preprocessing: Sequence[dict] | None = None, inherit_weights: bool = True,
-                 **kwargs):
+                 augmentation: Sequence[str] = (), anneal: bool = True, **kwargs):
         if task not in ("classification", "regression"):
             raise ValueError(f"task must be 'classification' or 'regression', got {task!r}.")
         if distribution_strategy == "auto":
@@ -309,6 +350,7 @@ class MorphismTuner(keras_tuner.Tuner):
         self.patience, self.score_window = patience, score_window
         self.preprocessing = list(preprocessing or [])
         self.inherit_weights = inherit_weights
+        self.augmentation, self.anneal = tuple(augmentation), anneal
         self._waiting = False
         if not tf.io.gfile.exists(self._get_tuner_fname()):
             # keras-tuner reloads a project only if this file exists: write it before any trial.
@@ -391,22 +433,40 @@ class MorphismTuner(keras_tuner.Tuner):
         self._one_hot = self.task == "classification" and np.ndim(y) == 2 and np.shape(y)[1] > 1
         if validation_data is None and not validation_split:
             validation_split = 0.2
+        batch_size = batch_size or self.batch_size
         objective = self.oracle.objective
         keeper = BestEpochKeeper(objective.name, objective.direction, self.score_window)
         deadlines = [d for d in (values.get("deadline") or 0.0,
                                  time.time() + values["trial_seconds"] if values.get("trial_seconds") else 0.0)
                      if d]
         deadline, nan_guard = Deadline(min(deadlines) if deadlines else None), NanGuard()
+        timer = StepTimer()
         all_callbacks = self._deepcopy_callbacks(callbacks or []) + [
             keras.callbacks.EarlyStopping(monitor="val_loss", patience=self.patience),
-            keeper, deadline, nan_guard]
+            keeper, deadline, nan_guard, timer]
         x_sample = x[:512] if isinstance(x, np.ndarray) else None
+        if x_sample is not None and x.ndim == 4 and self.augmentation:
+            if validation_data is None:  # keras' validation_split: the last part of the arrays
+                split = int(len(x) * (1 - validation_split))
+                validation_data, validation_split = (x[split:], y[split:]), 0.0
+                x, y = x[:split], y[:split]
+            x, y = training_dataset(x, y, batch_size, self.augmentation,
+                                    seed=int(values.get("init_seed", 0))), None
+            fit_kwargs.pop("shuffle", None)  # the dataset shuffles itself
+            steps_per_epoch = int(x.cardinality())
+        else:
+            n_train = len(x) * (1 - validation_split) if x_sample is not None else None
+            steps_per_epoch = math.ceil(n_train / batch_size) if n_train else None
+        if self.anneal:
+            all_callbacks.append(WallClockCosine(
+                self.learning_rate, deadline.deadline,
+                total_steps=steps_per_epoch * epochs if steps_per_epoch else None))
         try:
             with maybe_distribute(self.distribution_strategy):
                 model = self.build_trial_model(trial, x_sample)
                 self.compile_model(model)
             model.fit(x, y, validation_data=validation_data, validation_split=validation_split,
-                      epochs=epochs, batch_size=batch_size or self.batch_size,
+                      epochs=epochs, batch_size=None if y is None else batch_size,
                       callbacks=all_callbacks, verbose=verbose, **fit_kwargs)
         except Exception as error:  # noqa: BLE001 - classify, then let keras-tuner record it
             if type(error).__name__ == "ResourceExhaustedError":
@@ -421,7 +481,11 @@ class MorphismTuner(keras_tuner.Tuner):
                 f"No epoch produced a finite {objective.name}.")
         model.set_weights(keeper.best_weights)
         self.save_model(trial.trial_id, model)
-        return keeper.best_logs()
+        logs = keeper.best_logs()
+        if timer.seconds_per_step() and steps_per_epoch:
+            # What an epoch of this architecture costs here: the oracle sizes proposals by it.
+            logs["epoch_seconds"] = timer.seconds_per_step() * steps_per_epoch
+        return logs
 
     # ------------------------------------------------------------------ files
     def save_model(self, trial_id: str, model, step: int = 0) -> None:

@@ -1,0 +1,99 @@
+"""How trials and the final fit train: learning-rate annealing and on-the-fly augmentation."""
+import keras
+import numpy as np
+import pytest
+
+import kerasauto
+from kerasauto.engine.callbacks import WallClockCosine
+from kerasauto.preprocessing import training_dataset
+from kerasauto.tuners.network_morphism import trial_graph
+
+#: Learning rates seen by RecordLearningRate, across deep copies made by keras-tuner.
+SEEN: list[list[float]] = []
+
+
+class RecordLearningRate(keras.callbacks.Callback):
+    """Records the optimizer's learning rate before every batch (one list per fit)."""
+
+    def on_train_begin(self, logs=None):
+        SEEN.append([])
+
+    def on_train_batch_end(self, batch, logs=None):
+        SEEN[-1].append(float(self.model.optimizer.learning_rate))
+
+
+def _tiny_model():
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
+    model.compile(keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy")
+    return model
+
+
+def test_cosine_anneals_to_the_floor_by_the_last_step():
+    SEEN.clear()
+    x, y = np.random.default_rng(0).normal(size=(80, 4)), np.arange(80) % 2
+    _tiny_model().fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[
+        WallClockCosine(1e-2, deadline=None, total_steps=20), RecordLearningRate()])
+    rates = SEEN[-1]
+    assert len(rates) == 20
+    assert rates[0] == pytest.approx(1e-2)
+    assert all(a >= b for a, b in zip(rates, rates[1:])), "the rate must only decrease"
+    assert rates[-1] < 0.05 * 1e-2
+
+
+def test_every_trial_ends_with_an_annealed_learning_rate(tmp_path, digits_float):
+    """Children restart at the full rate from their parent's weights, and anneal again."""
+    SEEN.clear()
+    x, y = digits_float
+    oracle = kerasauto.NetworkMorphismOracle(max_trials=2, seed=3)
+    tuner = kerasauto.MorphismTuner(oracle=oracle, directory=str(tmp_path), project_name="p",
+                                    learning_rate=2e-3)
+    tuner.search(x[:400], y[:400], validation_data=(x[400:500], y[400:500]), epochs=2,
+                 callbacks=[RecordLearningRate()])
+    assert len(SEEN) == 2
+    for rates in SEEN:
+        assert rates[0] == pytest.approx(2e-3, rel=1e-3)
+        assert rates[-1] < 0.1 * 2e-3
+
+
+def test_augmented_search_holds_out_the_end_of_the_arrays(tmp_path, digits):
+    """With augmentation and validation_split, trials validate on the last images, unaugmented."""
+    x, y = digits
+    oracle = kerasauto.NetworkMorphismOracle(max_trials=1, seed=0)
+    tuner = kerasauto.MorphismTuner(oracle=oracle, directory=str(tmp_path), project_name="p",
+                                    augmentation=("translate",))
+    tuner.search(x[:1000], y[:1000], validation_split=0.25, epochs=4)
+    trial = tuner.oracle.get_best_trials(1)[0]
+    assert trial.status == "COMPLETED" and trial.score > 0.5
+    model = tuner.load_model(trial)
+    held_out_loss = model.evaluate(x[750:1000].astype("float32"), y[750:1000], verbose=0)[0]
+    assert trial.metrics.get_last_value("val_loss") == pytest.approx(held_out_loss, abs=1e-4)
+
+
+def test_training_dataset_augments_only_when_asked(digits):
+    x, y = digits
+    plain = next(iter(training_dataset(x[:64], y[:64], 64, (), seed=0)))[0].numpy()
+    moved = next(iter(training_dataset(x[:64], y[:64], 64, ("translate", "flip"), seed=0)))[0].numpy()
+    assert plain.dtype == np.float32 and plain.shape == (64, 8, 8, 1)
+    # Without augmentation: the same images, shuffled.
+    assert sorted(plain.sum(axis=(1, 2, 3))) == pytest.approx(sorted(x[:64].sum(axis=(1, 2, 3))))
+    assert not np.allclose(plain, moved)
+
+
+def test_time_limited_search_sizes_proposals_by_measured_speed(tmp_path, digits_float):
+    """Trials report what an epoch cost; the oracle caps proposals so a trial fits 3 epochs."""
+    x, y = digits_float
+    oracle = kerasauto.NetworkMorphismOracle(max_trials=3, seed=2)
+    tuner = kerasauto.MorphismTuner(oracle=oracle, directory=str(tmp_path), project_name="p")
+    tuner.search(x[:400], y[:400], validation_data=(x[400:500], y[400:500]), epochs=3,
+                 time_limit=30)
+    completed = [t for t in oracle.trials.values() if t.status == "COMPLETED"]
+    assert completed
+    speeds = []
+    for trial in completed:
+        seconds = trial.metrics.get_last_value("epoch_seconds")
+        assert 0 < seconds < 30
+        speeds.append(trial_graph(trial).multiply_adds() / seconds)
+    expected = max(np.median(speeds) * oracle.trial_seconds / 3,
+                   1.25 * min(trial_graph(t).multiply_adds() for t in completed))
+    assert oracle.limits(completed).max_multiply_adds == pytest.approx(expected)
+    assert oracle.trial_seconds == pytest.approx(30 / 6)
