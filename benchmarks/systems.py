@@ -357,7 +357,7 @@ def run_kerasauto(bench: Bench, clock: Clock, result: Result, inherit_weights: b
         inherit_weights=inherit_weights,
         augmentation=augmentation,
     )
-    result["notes"].append(f"augmentation {'+'.join(augmentation)}")
+    result["notes"].append(f"augmentation {'+'.join(augmentation)} in the final fit")
     poller = TrialPoller(lambda: _nested(clf, "tuner", "oracle"), clock)
     try:
         with poller:

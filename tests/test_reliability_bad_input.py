@@ -461,3 +461,7 @@ def test_learning_rate_is_validated(tmp_path, value):
 @pytest.mark.parametrize("value", ["rotate", 5, ["translate", 3], ("flip", "zoom")])
 def test_augmentation_is_validated(tmp_path, value):
     check_refused(lambda: _fresh(tmp_path, augmentation=value), "augmentation")
+
+
+def test_augment_search_must_be_a_bool(tmp_path):
+    check_refused(lambda: _fresh(tmp_path, augment_search="yes"), "augment_search")

@@ -45,7 +45,8 @@ class _ImageEstimator:
                  project_name: str | None = None, overwrite: bool = False, seed: int | None = None,
                  verbose: bool = False, objective: str | None = None, max_model_size: int = 3_000_000,
                  batch_size: int = 64, learning_rate: float = 1e-3, distribution_strategy: Any = "auto",
-                 inherit_weights: bool = True, augmentation: Any = ("translate",)):
+                 inherit_weights: bool = True, augmentation: Any = ("translate",),
+                 augment_search: bool = False):
         self.max_trials = validation.check_positive_int(max_trials, "max_trials")
         self.max_model_size = validation.check_positive_int(max_model_size, "max_model_size", False)
         self.batch_size = validation.check_positive_int(batch_size, "batch_size", False)
@@ -65,6 +66,9 @@ class _ImageEstimator:
         self.distribution_strategy = distribution_strategy
         self.inherit_weights = bool(inherit_weights)
         self.augmentation = validation.check_augmentation(augmentation, AUGMENTATIONS)
+        if not isinstance(augment_search, bool):
+            raise TypeError(f"augment_search must be True or False, got {augment_search!r}.")
+        self.augment_search = augment_search
         self.tuner: MorphismTuner | None = None
         self.meta: dict | None = None
         self._model = None
@@ -96,7 +100,7 @@ class _ImageEstimator:
                                   distribution_strategy=self.distribution_strategy,
                                   preprocessing=self.meta["preprocessing"],
                                   inherit_weights=self.inherit_weights,
-                                  augmentation=self.augmentation)
+                                  augmentation=self.augmentation if self.augment_search else ())
         self.overwrite = False  # Only the first search of this object starts over.
         return tuner
 
@@ -197,7 +201,7 @@ class _ImageEstimator:
     def final_fit(self, x_train, y_train, x_test=None, y_test=None, retrain: bool = False,
                   epochs: int | None = None, time_limit: float | None = None,
                   augment: bool = True, batch_size: int | None = None):
-        """Train the best architecture on all of (x_train, y_train), with the search's augmentation.
+        """Train the best architecture on all of (x_train, y_train), with the classifier's augmentation.
 
         ``retrain=True`` starts from fresh weights, else from the search's trained ones. Training
         length is fixed in advance: ``epochs`` (default 30 with ``retrain``, else 10) with cosine
