@@ -135,6 +135,28 @@ def test_final_fit_never_looks_at_the_test_data(split, tmp_path):
     np.testing.assert_allclose(with_test, without_test, atol=1e-4)
 
 
+def test_continuing_final_fit_augments_only_if_the_search_did(split, tmp_path):
+    """Continuing from search weights keeps their training data; retraining augments."""
+    x_train, y_train, x_test, _ = split
+
+    def final_predictions(clf, **kwargs):
+        clf.final_fit(x_train, y_train, epochs=1, **kwargs)
+        return clf.predict_proba(x_test)
+
+    clf = ImageClassifier(max_trials=1, directory=tmp_path, project_name="plain", seed=0)
+    clf.fit(x_train, y_train, epochs=1)
+    np.testing.assert_allclose(final_predictions(clf), final_predictions(clf, augment=False),
+                               atol=1e-5)
+    assert not np.allclose(final_predictions(clf), final_predictions(clf, augment=True), atol=1e-3)
+    np.testing.assert_allclose(final_predictions(clf, retrain=True),
+                               final_predictions(clf, retrain=True, augment=True), atol=1e-5)
+    augmented = ImageClassifier(max_trials=1, directory=tmp_path, project_name="augmented",
+                                seed=0, augment_search=True)
+    augmented.fit(x_train, y_train, epochs=1)
+    np.testing.assert_allclose(final_predictions(augmented),
+                               final_predictions(augmented, augment=True), atol=1e-5)
+
+
 def test_resume_continues_and_overwrite_starts_over(split, tmp_path):
     x_train, y_train, _, _ = split
     ImageClassifier(max_trials=2, directory=tmp_path, project_name="p", seed=0).fit(
