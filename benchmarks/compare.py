@@ -100,6 +100,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--keep-workdirs", action="store_true", help="keep each system's scratch directory"
     )
+    parser.add_argument(
+        "--report-run",
+        metavar="RUN_ID",
+        help="only write the Markdown section and plot of a run interrupted before its end",
+    )
     args = parser.parse_args(argv)
     args.systems = select_systems(parser, args)
     return args
@@ -334,9 +339,41 @@ def print_summary(rows: list[dict[str, Any]]) -> None:
               f"wall {row['wall_s']:.0f}s  rss {row['peak_rss_mb']:.0f}MiB  {status}")  # fmt: skip
 
 
+def write_report(rows: list[dict[str, Any]], run: dict[str, Any], args: argparse.Namespace) -> None:
+    """Plot the run's curves and append its Markdown section."""
+    plot_path: str | None = os.path.join(args.out, f"curves_{run['dataset']}_{run['run_id']}.png")
+    if not plot_curves(plot_path, rows, run):
+        plot_path = None
+    results_md = args.results_md
+    plot_link = (
+        os.path.relpath(plot_path, os.path.dirname(os.path.abspath(results_md)))
+        if plot_path
+        else None
+    )
+    append_markdown(results_md, markdown_section(rows, run, plot_link))
+    print(
+        f"appended {len(rows)} row(s) to {os.path.join(args.out, 'results.jsonl')} and {results_md}"
+    )
+
+
+def report_interrupted_run(args: argparse.Namespace) -> int:
+    """Write the Markdown section of a run stopped before its end, from its rows in results.jsonl."""
+    with open(os.path.join(args.out, "results.jsonl"), encoding="utf-8") as handle:
+        rows = [row for row in map(json.loads, handle) if row.get("run_id") == args.report_run]
+    if not rows:
+        raise SystemExit(f"no rows of run {args.report_run!r} in {args.out}/results.jsonl")
+    run = dict(rows[0])
+    run["label"] = f"{run.get('label') or ''} (interrupted; systems finished: "
+    run["label"] += f"{', '.join(row['system'] for row in rows)})"
+    write_report(rows, run, args)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Prepare the data once, run every selected system, append the results."""
     args = parse_args(argv)
+    if args.report_run:
+        return report_interrupted_run(args)
     now = dt.datetime.now(dt.UTC)
     run = {
         "run_id": now.strftime("%Y%m%dT%H%M%SZ"),
@@ -370,19 +407,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if not args.keep_workdirs:
             shutil.rmtree(scratch, ignore_errors=True)
-    plot_path: str | None = os.path.join(args.out, f"curves_{args.dataset}_{run['run_id']}.png")
-    if not plot_curves(plot_path, rows, run):
-        plot_path = None
-    results_md = args.results_md
-    plot_link = (
-        os.path.relpath(plot_path, os.path.dirname(os.path.abspath(results_md)))
-        if plot_path
-        else None
-    )
-    append_markdown(results_md, markdown_section(rows, run, plot_link))
-    print(
-        f"appended {len(rows)} row(s) to {os.path.join(args.out, 'results.jsonl')} and {results_md}"
-    )
+    write_report(rows, run, args)
     return 0
 
 
