@@ -357,7 +357,10 @@ def run_kerasauto(bench: Bench, clock: Clock, result: Result, inherit_weights: b
         inherit_weights=inherit_weights,
         augmentation=augmentation,
     )
-    result["notes"].append(f"augmentation {'+'.join(augmentation)} in the final fit")
+    result["notes"].append(
+        f"augmentation={'+'.join(augmentation)} (the final fit continues the search's weights on"
+        " plain images, as the search trained; augmentation applies only with retrain=True)"
+    )
     poller = TrialPoller(lambda: _nested(clf, "tuner", "oracle"), clock)
     try:
         with poller:
