@@ -55,7 +55,8 @@ class NetworkMorphismOracle(keras_tuner.Oracle):
         time_limit: seconds a ``search`` may run; the trial in flight is cut at the limit.
         seed: makes the sequence of proposals reproducible.
         seed_architectures: ``Graph`` objects to try first; default: a small CNN for images, an
-            MLP for vectors, built when the tuner sees the data (see ``default_seeds``).
+            MLP for vectors, built when the tuner sees the data (see ``default_seeds``); if every
+            seed fails (out of memory, say), smaller ``fallback_seeds`` are tried.
         max_params, max_depth, max_width: size limits of proposed architectures; ``max_params``
             is lowered automatically when a trial runs out of memory.
         beta: UCB exploration weight.
@@ -86,6 +87,7 @@ class NetworkMorphismOracle(keras_tuner.Oracle):
         self.schedule = AnnealingSchedule()
         self.problem: dict | None = None
         self.pending_seeds = [g.to_json() for g in seed_architectures or []]
+        self.fallback_seeds: list[str] = []
         self.deadline: float | None = None
         self.proposal_seconds = 0.0
         self._graphs: dict[str, Graph] = {}
@@ -104,6 +106,7 @@ class NetworkMorphismOracle(keras_tuner.Oracle):
         self.problem = problem
         if not self.pending_seeds and not self.trials:
             self.pending_seeds = [g.to_json() for g in default_seeds(**problem)]
+            self.fallback_seeds = [g.to_json() for g in fallback_seeds(**problem)]
 
     def start_clock(self, time_limit: float | None = None) -> None:
         """Start this search's time budget: ``time_limit`` seconds, else the constructor's."""
@@ -142,8 +145,13 @@ class NetworkMorphismOracle(keras_tuner.Oracle):
             return self._values(graph, parent="", ops=[])
         completed = self._completed_trials()
         if not completed:
-            # Seeds still training elsewhere: wait; nothing trained at all: give up.
-            return {"status": TrialStatus.IDLE if self.ongoing_trials else TrialStatus.STOPPED}
+            # Seeds still training elsewhere: wait; every seed failed (out of memory, say): try a
+            # smaller one; nothing left to try: give up.
+            if self.ongoing_trials:
+                return {"status": TrialStatus.IDLE}
+            if self.fallback_seeds:
+                return self._values(Graph.from_json(self.fallback_seeds.pop(0)), parent="", ops=[])
+            return {"status": TrialStatus.STOPPED}
         rng = np.random.default_rng([self.seed, len(self.trials)])
         candidate = self._bayesian_proposal(completed, rng)
         if candidate is None:
@@ -238,12 +246,15 @@ class NetworkMorphismOracle(keras_tuner.Oracle):
         tried = {self._graph(t).architecture_key() for t in self.trials.values()}
         self.pending_seeds = [s for s in self.pending_seeds
                               if Graph.from_json(s).architecture_key() not in tried]
+        self.fallback_seeds = [s for s in self.fallback_seeds
+                               if Graph.from_json(s).architecture_key() not in tried]
 
     # ------------------------------------------------------------------ state (JSON, atomic)
     def get_state(self) -> dict:
         state = super().get_state()
         state.update({
             "problem": self.problem, "pending_seeds": self.pending_seeds,
+            "fallback_seeds": self.fallback_seeds,
             "max_params": self.max_params, "deadline": self.deadline,
             "proposal_seconds": self.proposal_seconds,
             "history": [self._history_row(t) for t in self.trials.values()],
@@ -254,6 +265,7 @@ class NetworkMorphismOracle(keras_tuner.Oracle):
         super().set_state(state)
         self.problem = state.get("problem")
         self.pending_seeds = list(state.get("pending_seeds", []))
+        self.fallback_seeds = list(state.get("fallback_seeds", []))
         self.max_params = int(state.get("max_params", self.max_params))
         self.proposal_seconds = float(state.get("proposal_seconds", 0.0))
 
@@ -296,6 +308,15 @@ def default_seeds(input_shape: Sequence[int], num_outputs: int, head: str = "sof
     if len(input_shape) == 3:
         return [generators.cnn(input_shape, num_outputs, head=head, preprocessing=preprocessing)]
     return [generators.mlp(input_shape, num_outputs, head=head, preprocessing=preprocessing)]
+
+
+def fallback_seeds(input_shape: Sequence[int], num_outputs: int, head: str = "softmax",
+                   preprocessing: Sequence[dict] | None = None) -> list[Graph]:
+    """Smaller seeds, tried only when every seed failed (e.g. out of memory): a small ResNet."""
+    if len(input_shape) == 3:
+        return [generators.resnet(input_shape, num_outputs, head=head, preprocessing=preprocessing)]
+    return [generators.mlp(input_shape, num_outputs, head=head, units=32,
+                           preprocessing=preprocessing)]
 
 
 def trial_graph(trial) -> Graph:
@@ -452,7 +473,7 @@ class MorphismTuner(keras_tuner.Tuner):
                 x, y = x[:split], y[:split]
             x, y = training_dataset(x, y, batch_size, self.augmentation,
                                     seed=int(values.get("init_seed", 0))), None
-            fit_kwargs.pop("shuffle", None)  # the dataset shuffles itself
+            fit_kwargs["shuffle"] = False  # the dataset shuffles itself
             steps_per_epoch = int(x.cardinality())
         else:
             n_train = len(x) * (1 - validation_split) if x_sample is not None else None
