@@ -33,16 +33,18 @@ def preprocessing_specs(x: np.ndarray) -> list[dict]:
 AUGMENTATIONS = ("translate", "flip")
 
 
-def augmentation_layers(image_shape: tuple[int, ...], flip: bool = False) -> list:
-    """Training-time augmentation: small translations (and horizontal flips if ``flip``).
+def augmentation_layers(augmentation: Sequence[str]) -> list:
+    """Training-time augmentation layers for the names in ``augmentation`` (flip before translate).
 
     These run on the training batches only; they never become part of an exported model.
     """
     import keras
 
-    layers = [keras.layers.RandomTranslation(0.1, 0.1, fill_mode="constant")]
-    if flip:
-        layers.insert(0, keras.layers.RandomFlip("horizontal"))
+    layers = []
+    if "flip" in augmentation:
+        layers.append(keras.layers.RandomFlip("horizontal"))
+    if "translate" in augmentation:
+        layers.append(keras.layers.RandomTranslation(0.1, 0.1, fill_mode="constant"))
     return layers
 
 
@@ -55,11 +57,7 @@ def training_dataset(x: np.ndarray, y: np.ndarray, batch_size: int,
     import keras
     import tensorflow as tf
 
-    layers = []
-    if "translate" in augmentation:
-        layers += augmentation_layers(x.shape[1:], flip="flip" in augmentation)
-    elif "flip" in augmentation:
-        layers.append(keras.layers.RandomFlip("horizontal"))
+    layers = augmentation_layers(augmentation)
     augmenter = keras.Sequential(layers) if layers else None
     dataset = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(
         min(len(x), 20000), seed=seed).batch(batch_size)

@@ -244,10 +244,9 @@ class NetworkMorphismOracle(keras_tuner.Oracle):
             if trial_id not in self.start_order:
                 self.start_order.append(trial_id)
         tried = {self._graph(t).architecture_key() for t in self.trials.values()}
-        self.pending_seeds = [s for s in self.pending_seeds
-                              if Graph.from_json(s).architecture_key() not in tried]
-        self.fallback_seeds = [s for s in self.fallback_seeds
-                               if Graph.from_json(s).architecture_key() not in tried]
+        self.pending_seeds, self.fallback_seeds = (
+            [s for s in seeds if Graph.from_json(s).architecture_key() not in tried]
+            for seeds in (self.pending_seeds, self.fallback_seeds))
 
     # ------------------------------------------------------------------ state (JSON, atomic)
     def get_state(self) -> dict:
