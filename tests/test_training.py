@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import kerasauto
-from kerasauto.engine.callbacks import WallClockCosine
+from kerasauto.engine.callbacks import StepTimer, WallClockCosine
 from kerasauto.preprocessing import training_dataset
 from kerasauto.tuners.network_morphism import trial_graph
 
@@ -77,6 +77,26 @@ def test_training_dataset_augments_only_when_asked(digits):
     # Without augmentation: the same images, shuffled.
     assert sorted(plain.sum(axis=(1, 2, 3))) == pytest.approx(sorted(x[:64].sum(axis=(1, 2, 3))))
     assert not np.allclose(plain, moved)
+
+
+class StopAfterFirstStep(keras.callbacks.Callback):
+    def on_train_batch_end(self, batch, logs=None):
+        self.model.stop_training = True
+
+
+def test_step_timer_leaves_out_first_steps_but_falls_back_to_them():
+    """A trial stopped by its deadline after one step still reports what a step cost."""
+    x, y = np.random.default_rng(0).normal(size=(80, 4)), np.arange(80) % 2
+    steady = StepTimer()
+    _tiny_model().fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[steady])
+    assert (steady.steps, steady.first_steps) == (18, 2)
+    assert steady.seconds_per_step() == pytest.approx(steady.seconds / 18)
+    cut_short = StepTimer()
+    _tiny_model().fit(x, y, batch_size=8, epochs=1, verbose=0,
+                      callbacks=[cut_short, StopAfterFirstStep()])
+    assert cut_short.steps == 0 and cut_short.first_steps == 1
+    assert cut_short.first_seconds > 0
+    assert cut_short.seconds_per_step() == pytest.approx(cut_short.first_seconds)
 
 
 def test_time_limited_search_sizes_proposals_by_measured_speed(tmp_path, digits_float):

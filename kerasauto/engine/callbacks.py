@@ -40,25 +40,40 @@ class StepTimer(keras.callbacks.Callback):
     """Measures seconds per training step, input pipeline included, leaving out each epoch's first.
 
     The first step of an epoch pays for tracing and filling the pipeline; the rest is the
-    steady pace that decides how many epochs fit in a time budget.
+    steady pace that decides how many epochs fit in a time budget. When training stopped
+    before any steady step (a deadline right after the first), the first steps' pace is the
+    estimate: too high, which errs on the side of smaller proposals.
     """
 
     def __init__(self):
         super().__init__()
-        self.seconds, self.steps, self._last = 0.0, 0, None
+        self.seconds, self.steps = 0.0, 0
+        self.first_seconds, self.first_steps = 0.0, 0
+        self._last: float | None = None
+        self._first_of_epoch = True
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._last = None
+        self._last, self._first_of_epoch = None, True
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self._last is None:
+            self._last = time.perf_counter()
 
     def on_train_batch_end(self, batch, logs=None):
         now = time.perf_counter()
-        if self._last is not None:
+        if self._first_of_epoch:
+            self.first_seconds += now - self._last
+            self.first_steps += 1
+            self._first_of_epoch = False
+        else:
             self.seconds += now - self._last
             self.steps += 1
         self._last = now
 
     def seconds_per_step(self) -> float | None:
-        return self.seconds / self.steps if self.steps else None
+        if self.steps:
+            return self.seconds / self.steps
+        return self.first_seconds / self.first_steps if self.first_steps else None
 
 
 class BestEpochKeeper(keras.callbacks.Callback):
