@@ -465,3 +465,10 @@ def test_augmentation_is_validated(tmp_path, value):
 
 def test_augment_search_must_be_a_bool(tmp_path):
     check_refused(lambda: _fresh(tmp_path, augment_search="yes"), "augment_search")
+
+
+@pytest.mark.parametrize("value", [0.0, -0.5, 1.5, math.nan, "low", True])
+def test_warm_restart_factor_is_validated(tmp_path, value):
+    oracle = kerasauto.NetworkMorphismOracle(max_trials=1)
+    check_refused(lambda: MorphismTuner(oracle=oracle, directory=str(tmp_path),
+                                        warm_restart_factor=value), "warm_restart_factor")

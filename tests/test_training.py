@@ -41,7 +41,7 @@ def test_cosine_anneals_to_the_floor_by_the_last_step():
 
 
 def test_every_trial_ends_with_an_annealed_learning_rate(tmp_path, digits_float):
-    """Children restart at the full rate from their parent's weights, and anneal again."""
+    """The seed starts at the full rate; children restart lower from their parent's weights."""
     SEEN.clear()
     x, y = digits_float
     oracle = kerasauto.NetworkMorphismOracle(max_trials=2, seed=3)
@@ -50,9 +50,12 @@ def test_every_trial_ends_with_an_annealed_learning_rate(tmp_path, digits_float)
     tuner.search(x[:400], y[:400], validation_data=(x[400:500], y[400:500]), epochs=2,
                  callbacks=[RecordLearningRate()])
     assert len(SEEN) == 2
+    seed_rates, child_rates = SEEN
+    assert seed_rates[0] == pytest.approx(2e-3, rel=1e-3)
+    assert child_rates[0] == pytest.approx(tuner.warm_restart_factor * 2e-3, rel=1e-3)
+    assert tuner.warm_restart_factor < 1
     for rates in SEEN:
-        assert rates[0] == pytest.approx(2e-3, rel=1e-3)
-        assert rates[-1] < 0.1 * 2e-3
+        assert rates[-1] < 0.1 * rates[0]
 
 
 def test_augmented_search_holds_out_the_end_of_the_arrays(tmp_path, digits):

@@ -132,6 +132,15 @@ def check_positive_float(value: Any, name: str) -> float:
     return float(value)
 
 
+def check_fraction(value: Any, name: str) -> float:
+    """A number in (0, 1] (e.g. a factor applied to a learning rate)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number in (0, 1], got {value!r}.")
+    if not (0 < value <= 1):
+        raise ValueError(f"{name} must be in (0, 1], got {value!r}.")
+    return float(value)
+
+
 def check_positive_int(value: Any, name: str, allow_none: bool = True) -> int | None:
     """None (if allowed) or an integer >= 1."""
     if value is None and allow_none:

@@ -210,7 +210,8 @@ class _ImageEstimator:
         continuation cost a point of test accuracy on Fashion-MNIST). Training
         length is fixed in advance: ``epochs`` (default 30 with ``retrain``, else 10) with cosine
         learning-rate decay, or, given only ``time_limit``, until that many seconds with the
-        decay spread over wall-clock time. Nothing is selected on (x_test, y_test): they are
+        decay spread over wall-clock time. Continuing the search's weights starts the decay at
+        the tuner's ``warm_restart_factor`` of the learning rate, as the search's children do. Nothing is selected on (x_test, y_test): they are
         only evaluated and reported. Returns the Keras History.
         """
         tuner = self._ensure_tuner()
@@ -233,19 +234,21 @@ class _ImageEstimator:
         keras.backend.clear_session()
         keras.utils.set_random_seed(self.seed)  # the same call gives the same final model
         model = graph.build() if retrain else tuner.load_model(best)
+        # Continuing trained weights is a warm restart, as for the search's children.
+        learning_rate = self.learning_rate * (1.0 if retrain else tuner.warm_restart_factor)
         callbacks = []
         if time_limit is not None and epochs is None:
             # Train until the time limit, annealing the learning rate over wall-clock time.
             deadline = time.time() + time_limit
             epochs = MAX_FINAL_EPOCHS
-            callbacks.append(WallClockCosine(self.learning_rate, deadline))
+            callbacks.append(WallClockCosine(learning_rate, deadline))
             tuner.compile_model(model)
         else:
             epochs = epochs or (30 if retrain else 10)
             deadline = time.time() + time_limit if time_limit else None
             steps = epochs * math.ceil(len(x) / batch_size)
             tuner.compile_model(
-                model, keras.optimizers.schedules.CosineDecay(self.learning_rate, steps))
+                model, keras.optimizers.schedules.CosineDecay(learning_rate, steps))
         callbacks.append(Deadline(deadline))
         dataset = training_dataset(x, self._encode(y), batch_size,
                                    self.augmentation if augment else (), seed=self.seed)

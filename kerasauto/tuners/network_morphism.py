@@ -31,6 +31,7 @@ from kerasauto.engine.callbacks import (BestEpochKeeper, Deadline, NanGuard, Ste
 from kerasauto.engine.devices import default_strategy
 from kerasauto.engine.display import TrialLineDisplay
 from kerasauto.engine.gp import ArchitectureGP
+from kerasauto.engine.validation import check_fraction
 from kerasauto.graph import Graph
 from kerasauto.kernel import ArchitectureSummary
 from kerasauto.preprocessing import training_dataset
@@ -348,8 +349,10 @@ class MorphismTuner(keras_tuner.Tuner):
         augmentation: augmentations of training images (names from
             ``kerasauto.preprocessing.AUGMENTATIONS``), applied when ``x`` is an image array.
         anneal: each trial decays the learning rate along a cosine to ~0 by its end (its time
-            share or its epochs): children restart from their parent's weights at the full rate,
-            as in warm restarts, and every trial's score is that of a settled model.
+            share or its epochs), so that every trial's score is that of a settled model.
+        warm_restart_factor: children (and a final fit continuing the search's weights) start
+            their cosine at this fraction of ``learning_rate``, as warm restarts: a fresh Adam
+            at the full rate undoes part of what a short trial's parent had learned.
         inherit_weights: children start from their parent's trained weights (the method);
             ``False`` trains every child from scratch, for ablations.
         **kwargs: ``directory``, ``project_name``, ``overwrite`` and other keras-tuner arguments.
@@ -359,7 +362,8 @@ class MorphismTuner(keras_tuner.Tuner):
                  learning_rate: float = 1e-3, batch_size: int = 64, patience: int = 5,
                  score_window: int = 3, distribution_strategy: Any = "auto",
                  preprocessing: Sequence[dict] | None = None, inherit_weights: bool = True,
-                 augmentation: Sequence[str] = (), anneal: bool = True, **kwargs):
+                 augmentation: Sequence[str] = (), anneal: bool = True,
+                 warm_restart_factor: float = 0.3, **kwargs):
         if task not in ("classification", "regression"):
             raise ValueError(f"task must be 'classification' or 'regression', got {task!r}.")
         if distribution_strategy == "auto":
@@ -371,6 +375,7 @@ class MorphismTuner(keras_tuner.Tuner):
         self.preprocessing = list(preprocessing or [])
         self.inherit_weights = inherit_weights
         self.augmentation, self.anneal = tuple(augmentation), anneal
+        self.warm_restart_factor = check_fraction(warm_restart_factor, "warm_restart_factor")
         self._waiting = False
         if not tf.io.gfile.exists(self._get_tuner_fname()):
             # keras-tuner reloads a project only if this file exists: write it before any trial.
@@ -478,8 +483,10 @@ class MorphismTuner(keras_tuner.Tuner):
             n_train = len(x) * (1 - validation_split) if x_sample is not None else None
             steps_per_epoch = math.ceil(n_train / batch_size) if n_train else None
         if self.anneal:
+            inherits = bool(values.get("parent_trial_id")) and self.inherit_weights
             all_callbacks.append(WallClockCosine(
-                self.learning_rate, deadline.deadline,
+                self.learning_rate * (self.warm_restart_factor if inherits else 1.0),
+                deadline.deadline,
                 total_steps=steps_per_epoch * epochs if steps_per_epoch else None))
         try:
             with maybe_distribute(self.distribution_strategy):
