@@ -210,8 +210,7 @@ class _ImageEstimator:
         continuation cost a point of test accuracy on Fashion-MNIST). Training
         length is fixed in advance: ``epochs`` (default 30 with ``retrain``, else 10) with cosine
         learning-rate decay, or, given only ``time_limit``, until that many seconds with the
-        decay spread over wall-clock time. Continuing the search's weights starts the decay at
-        the tuner's ``warm_restart_factor`` of the learning rate, as the search's children do. Nothing is selected on (x_test, y_test): they are
+        decay spread over wall-clock time. Nothing is selected on (x_test, y_test): they are
         only evaluated and reported. Returns the Keras History.
         """
         tuner = self._ensure_tuner()
@@ -234,8 +233,9 @@ class _ImageEstimator:
         keras.backend.clear_session()
         keras.utils.set_random_seed(self.seed)  # the same call gives the same final model
         model = graph.build() if retrain else tuner.load_model(best)
-        # Continuing trained weights is a warm restart, as for the search's children.
-        learning_rate = self.learning_rate * (1.0 if retrain else tuner.warm_restart_factor)
+        # A continuation restarts at the full rate, unlike the search's children: it is longer,
+        # on more data, and in the 25-min Fashion runs it gained more so (benchmarks/RESULTS.md).
+        learning_rate = self.learning_rate
         callbacks = []
         if time_limit is not None and epochs is None:
             # Train until the time limit, annealing the learning rate over wall-clock time.

@@ -350,9 +350,9 @@ class MorphismTuner(keras_tuner.Tuner):
             ``kerasauto.preprocessing.AUGMENTATIONS``), applied when ``x`` is an image array.
         anneal: each trial decays the learning rate along a cosine to ~0 by its end (its time
             share or its epochs), so that every trial's score is that of a settled model.
-        warm_restart_factor: children (and a final fit continuing the search's weights) start
-            their cosine at this fraction of ``learning_rate``, as warm restarts: a fresh Adam
-            at the full rate undoes part of what a short trial's parent had learned.
+        warm_restart_factor: children start their cosine at this fraction of ``learning_rate``
+            (warm restarts): a fresh Adam at the full rate undoes part of what the parent had
+            learned, more than a short trial wins back.
         inherit_weights: children start from their parent's trained weights (the method);
             ``False`` trains every child from scratch, for ablations.
         **kwargs: ``directory``, ``project_name``, ``overwrite`` and other keras-tuner arguments.
