@@ -120,3 +120,29 @@ def test_time_limited_search_sizes_proposals_by_measured_speed(tmp_path, digits_
                    1.25 * min(trial_graph(t).multiply_adds() for t in completed))
     assert oracle.limits(completed).max_multiply_adds == pytest.approx(expected)
     assert oracle.trial_seconds == pytest.approx(30 / 6)
+
+
+@pytest.mark.parametrize("epochs, expected", [(2, 0.0), (3, 1.0)])
+def test_trials_are_augmented_only_when_long_enough(tmp_path, digits, epochs, expected):
+    x, y = digits
+    oracle = kerasauto.NetworkMorphismOracle(max_trials=1, seed=0)
+    tuner = kerasauto.MorphismTuner(oracle=oracle, directory=str(tmp_path), project_name="p",
+                                    augmentation=("translate",), augment_min_epochs=3)
+    tuner.search(x[:300], y[:300], validation_data=(x[300:400], y[300:400]), epochs=epochs)
+    trial = oracle.get_best_trials(1)[0]
+    assert trial.metrics.get_last_value("augmented") == expected
+
+
+def test_time_limited_seed_trains_plain_and_children_follow_the_parents_pace(tmp_path, digits):
+    """No pace is known for the seed; a child's expected epochs come from its parent's pace."""
+    x, y = digits
+    oracle = kerasauto.NetworkMorphismOracle(max_trials=2, seed=0)
+    tuner = kerasauto.MorphismTuner(oracle=oracle, directory=str(tmp_path), project_name="p",
+                                    augmentation=("translate",), augment_min_epochs=2)
+    tuner.search(x[:300], y[:300], validation_data=(x[300:400], y[300:400]), epochs=2,
+                 time_limit=120)
+    seed, child = sorted(oracle.trials.values(), key=lambda t: t.trial_id)
+    assert seed.metrics.get_last_value("augmented") == 0.0
+    pace = seed.metrics.get_last_value("epoch_seconds")
+    assert oracle.trial_seconds / pace >= 2, "digits epochs take well under a second"
+    assert child.metrics.get_last_value("augmented") == 1.0

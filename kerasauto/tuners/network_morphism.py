@@ -348,6 +348,11 @@ class MorphismTuner(keras_tuner.Tuner):
             when there are several (found with ``tf.config``), else the default strategy.
         augmentation: augmentations of training images (names from
             ``kerasauto.preprocessing.AUGMENTATIONS``), applied when ``x`` is an image array.
+        augment_min_epochs: augment only trials expected to train at least this many epochs
+            (their ``epochs``, or fewer when the parent's measured epoch time does not fit that
+            many in the trial's time share; a seed in a time-limited search has no measurement
+            and trains on plain images). Short trials learn faster on plain images, long ones
+            over-fit without augmentation. ``0`` augments every trial.
         anneal: each trial decays the learning rate along a cosine to ~0 by its end (its time
             share or its epochs), so that every trial's score is that of a settled model.
         warm_restart_factor: children start their cosine at this fraction of ``learning_rate``
@@ -363,7 +368,7 @@ class MorphismTuner(keras_tuner.Tuner):
                  score_window: int = 3, distribution_strategy: Any = "auto",
                  preprocessing: Sequence[dict] | None = None, inherit_weights: bool = True,
                  augmentation: Sequence[str] = (), anneal: bool = True,
-                 warm_restart_factor: float = 0.3, **kwargs):
+                 warm_restart_factor: float = 0.3, augment_min_epochs: int = 0, **kwargs):
         if task not in ("classification", "regression"):
             raise ValueError(f"task must be 'classification' or 'regression', got {task!r}.")
         if distribution_strategy == "auto":
@@ -376,6 +381,10 @@ class MorphismTuner(keras_tuner.Tuner):
         self.inherit_weights = inherit_weights
         self.augmentation, self.anneal = tuple(augmentation), anneal
         self.warm_restart_factor = check_fraction(warm_restart_factor, "warm_restart_factor")
+        if isinstance(augment_min_epochs, bool) or not isinstance(augment_min_epochs, int) \
+                or augment_min_epochs < 0:
+            raise ValueError(f"augment_min_epochs must be an integer >= 0, got {augment_min_epochs!r}.")
+        self.augment_min_epochs = augment_min_epochs
         self._waiting = False
         if not tf.io.gfile.exists(self._get_tuner_fname()):
             # keras-tuner reloads a project only if this file exists: write it before any trial.
@@ -470,7 +479,9 @@ class MorphismTuner(keras_tuner.Tuner):
             keras.callbacks.EarlyStopping(monitor="val_loss", patience=self.patience),
             keeper, deadline, nan_guard, timer]
         x_sample = x[:512] if isinstance(x, np.ndarray) else None
-        if x_sample is not None and x.ndim == 4 and self.augmentation:
+        augmented = bool(x_sample is not None and x.ndim == 4 and self.augmentation
+                         and self._expected_epochs(trial, epochs) >= self.augment_min_epochs)
+        if augmented:
             if validation_data is None:  # keras' validation_split: the last part of the arrays
                 split = int(len(x) * (1 - validation_split))
                 validation_data, validation_split = (x[split:], y[split:]), 0.0
@@ -509,10 +520,23 @@ class MorphismTuner(keras_tuner.Tuner):
         model.set_weights(keeper.best_weights)
         self.save_model(trial.trial_id, model)
         logs = keeper.best_logs()
+        logs["augmented"] = float(augmented)  # final_fit continues on the same kind of data
         if timer.seconds_per_step() and steps_per_epoch:
             # What an epoch of this architecture costs here: the oracle sizes proposals by it.
             logs["epoch_seconds"] = timer.seconds_per_step() * steps_per_epoch
         return logs
+
+    def _expected_epochs(self, trial, epochs: int) -> float:
+        """Epochs the trial should get: ``epochs``, or fewer if its parent's pace says so."""
+        values = trial.hyperparameters.values
+        if not values.get("trial_seconds"):
+            return float(epochs)
+        parent_id = values.get("parent_trial_id")
+        parent = self.oracle.get_trial(parent_id) if parent_id else None
+        if parent is None or not parent.metrics.exists("epoch_seconds"):
+            return 0.0  # no measurement yet: train plain, the safe choice for short trials
+        seconds = parent.metrics.get_last_value("epoch_seconds")
+        return min(float(epochs), values["trial_seconds"] / max(seconds, 1e-9))
 
     # ------------------------------------------------------------------ files
     def save_model(self, trial_id: str, model, step: int = 0) -> None:
