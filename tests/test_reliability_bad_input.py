@@ -472,3 +472,10 @@ def test_warm_restart_factor_is_validated(tmp_path, value):
     oracle = kerasauto.NetworkMorphismOracle(max_trials=1)
     check_refused(lambda: MorphismTuner(oracle=oracle, directory=str(tmp_path),
                                         warm_restart_factor=value), "warm_restart_factor")
+
+
+@pytest.mark.parametrize("value", [-1, 2.5, "ten", True])
+def test_augment_min_epochs_is_validated(tmp_path, value):
+    oracle = kerasauto.NetworkMorphismOracle(max_trials=1)
+    check_refused(lambda: MorphismTuner(oracle=oracle, directory=str(tmp_path),
+                                        augment_min_epochs=value), "augment_min_epochs")
