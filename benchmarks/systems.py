@@ -358,8 +358,9 @@ def run_kerasauto(bench: Bench, clock: Clock, result: Result, inherit_weights: b
         augmentation=augmentation,
     )
     result["notes"].append(
-        f"augmentation={'+'.join(augmentation)} (the final fit continues the search's weights on"
-        " plain images, as the search trained; augmentation applies only with retrain=True)"
+        f"augmentation={'+'.join(augmentation)} (augment_search='auto': trials expected to train"
+        " >= 10 epochs are augmented; the final fit continues the best trial's weights on the"
+        " same kind of data)"
     )
     poller = TrialPoller(lambda: _nested(clf, "tuner", "oracle"), clock)
     try:
