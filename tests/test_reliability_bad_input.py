@@ -463,8 +463,15 @@ def test_augmentation_is_validated(tmp_path, value):
     check_refused(lambda: _fresh(tmp_path, augmentation=value), "augmentation")
 
 
-def test_augment_search_must_be_a_bool(tmp_path):
-    check_refused(lambda: _fresh(tmp_path, augment_search="yes"), "augment_search")
+@pytest.mark.parametrize("value", ["yes", 1, "Auto", None])
+def test_augment_search_must_be_a_bool_or_auto(tmp_path, value):
+    check_refused(lambda: _fresh(tmp_path, augment_search=value), "augment_search")
+
+
+@pytest.mark.parametrize("value", ["yes", 1])
+def test_final_fit_augment_must_be_a_bool_or_none(base_data, fitted, value):
+    x, y = base_data
+    check_refused(lambda: fitted.final_fit(x, y, epochs=1, augment=value), "augment")
 
 
 @pytest.mark.parametrize("value", [0.0, -0.5, 1.5, math.nan, "low", True])

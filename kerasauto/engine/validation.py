@@ -152,6 +152,22 @@ def check_positive_int(value: Any, name: str, allow_none: bool = True) -> int | 
     return int(value)
 
 
+def check_choice(value: Any, choices: tuple, name: str) -> Any:
+    """One of ``choices``, compared by type and value (so ``1`` is not ``True``)."""
+    if not any(type(value) is type(c) and value == c for c in choices):
+        raise TypeError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}.")
+    return value
+
+
+def check_non_negative_int(value: Any, name: str) -> int:
+    """An integer >= 0."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer >= 0, got {value!r}.")
+    if value < 0:
+        raise ValueError(f"{name} must be an integer >= 0, got {value!r}.")
+    return int(value)
+
+
 def check_augmentation(value: Any, allowed: tuple[str, ...], name: str = "augmentation") -> tuple[str, ...]:
     """A tuple of augmentation names from ``allowed``; ``None`` or ``()`` means none."""
     if value is None:

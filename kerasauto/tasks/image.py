@@ -68,9 +68,8 @@ class _ImageEstimator:
         self.distribution_strategy = distribution_strategy
         self.inherit_weights = bool(inherit_weights)
         self.augmentation = validation.check_augmentation(augmentation, AUGMENTATIONS)
-        if not (isinstance(augment_search, bool) or (isinstance(augment_search, str) and augment_search == "auto")):
-            raise TypeError(f"augment_search must be True, False or 'auto', got {augment_search!r}.")
-        self.augment_search = augment_search
+        self.augment_search = validation.check_choice(augment_search, (True, False, "auto"),
+                                                      "augment_search")
         self.tuner: MorphismTuner | None = None
         self.meta: dict | None = None
         self._model = None
@@ -228,11 +227,10 @@ class _ImageEstimator:
         time_limit = validation.check_time_limit(time_limit)
         epochs = validation.check_positive_int(epochs, "epochs")
         batch_size = validation.check_positive_int(batch_size, "batch_size") or self.batch_size
+        augment = validation.check_choice(augment, (True, False, None), "augment")
         best = self._best_trial()
         if augment is None:
             augment = bool(retrain) or self._was_augmented(best)
-        elif not isinstance(augment, bool):
-            raise TypeError(f"augment must be True, False or None, got {augment!r}.")
         graph = trial_graph(best)
         keras.backend.clear_session()
         keras.utils.set_random_seed(self.seed)  # the same call gives the same final model

@@ -31,7 +31,7 @@ from kerasauto.engine.callbacks import (BestEpochKeeper, Deadline, NanGuard, Ste
 from kerasauto.engine.devices import default_strategy
 from kerasauto.engine.display import TrialLineDisplay
 from kerasauto.engine.gp import ArchitectureGP
-from kerasauto.engine.validation import check_fraction
+from kerasauto.engine.validation import check_fraction, check_non_negative_int
 from kerasauto.graph import Graph
 from kerasauto.kernel import ArchitectureSummary
 from kerasauto.preprocessing import training_dataset
@@ -381,10 +381,7 @@ class MorphismTuner(keras_tuner.Tuner):
         self.inherit_weights = inherit_weights
         self.augmentation, self.anneal = tuple(augmentation), anneal
         self.warm_restart_factor = check_fraction(warm_restart_factor, "warm_restart_factor")
-        if isinstance(augment_min_epochs, bool) or not isinstance(augment_min_epochs, int) \
-                or augment_min_epochs < 0:
-            raise ValueError(f"augment_min_epochs must be an integer >= 0, got {augment_min_epochs!r}.")
-        self.augment_min_epochs = augment_min_epochs
+        self.augment_min_epochs = check_non_negative_int(augment_min_epochs, "augment_min_epochs")
         self._waiting = False
         if not tf.io.gfile.exists(self._get_tuner_fname()):
             # keras-tuner reloads a project only if this file exists: write it before any trial.
