@@ -24,7 +24,7 @@ from kerasauto.engine.callbacks import Deadline, WallClockCosine
 from kerasauto.graph import Graph
 from kerasauto.preprocessing import AUGMENTATIONS, preprocessing_specs, training_dataset
 from kerasauto.tuners.network_morphism import (MorphismTuner, NetworkMorphismOracle,
-                                               trial_graph)
+                                               last_metric, trial_graph)
 
 DEFAULT_MAX_TRIALS = 10
 DEFAULT_EPOCHS = 20
@@ -230,27 +230,26 @@ class _ImageEstimator:
         augment = validation.check_choice(augment, (True, False, None), "augment")
         best = self._best_trial()
         if augment is None:
-            augment = bool(retrain) or self._was_augmented(best)
+            augment = bool(retrain) or bool(last_metric(best, "augmented"))
         graph = trial_graph(best)
         keras.backend.clear_session()
         keras.utils.set_random_seed(self.seed)  # the same call gives the same final model
         model = graph.build() if retrain else tuner.load_model(best)
         # A continuation restarts at the full rate, unlike the search's children: it is longer,
         # on more data, and in the 25-min Fashion runs it gained more so (benchmarks/RESULTS.md).
-        learning_rate = self.learning_rate
         callbacks = []
         if time_limit is not None and epochs is None:
             # Train until the time limit, annealing the learning rate over wall-clock time.
             deadline = time.time() + time_limit
             epochs = MAX_FINAL_EPOCHS
-            callbacks.append(WallClockCosine(learning_rate, deadline))
+            callbacks.append(WallClockCosine(self.learning_rate, deadline))
             tuner.compile_model(model)
         else:
             epochs = epochs or (30 if retrain else 10)
             deadline = time.time() + time_limit if time_limit else None
             steps = epochs * math.ceil(len(x) / batch_size)
             tuner.compile_model(
-                model, keras.optimizers.schedules.CosineDecay(learning_rate, steps))
+                model, keras.optimizers.schedules.CosineDecay(self.learning_rate, steps))
         callbacks.append(Deadline(deadline))
         dataset = training_dataset(x, self._encode(y), batch_size,
                                    self.augmentation if augment else (), seed=self.seed)
@@ -265,10 +264,6 @@ class _ImageEstimator:
             if self.verbose:
                 print(f"[kerasauto] final model: {self._score_name()} on the test data {score:.4f}")
         return history
-
-    @staticmethod
-    def _was_augmented(trial) -> bool:
-        return trial.metrics.exists("augmented") and trial.metrics.get_last_value("augmented") > 0
 
     def _best_trial(self):
         best = self._ensure_tuner().oracle.get_best_trials(1)

@@ -197,8 +197,7 @@ class NetworkMorphismOracle(keras_tuner.Oracle):
             return math.inf
         rates, costs = [], []
         for trial in completed:
-            seconds = trial.metrics.get_last_value("epoch_seconds") \
-                if trial.metrics.exists("epoch_seconds") else None
+            seconds = last_metric(trial, "epoch_seconds")
             cost = self._graph(trial).multiply_adds()
             costs.append(cost)
             if seconds:
@@ -324,6 +323,11 @@ def trial_graph(trial) -> Graph:
     return Graph.from_json(trial.hyperparameters.values["architecture"])
 
 
+def last_metric(trial, name: str) -> float | None:
+    """The last value a trial reported for ``name``, or None if it never did."""
+    return trial.metrics.get_last_value(name) if trial.metrics.exists(name) else None
+
+
 def infer_problem(x, y, task: str) -> tuple[tuple[int, ...], int, str]:
     """(input shape, number of outputs, head) from numpy training data."""
     y = np.asarray(y)
@@ -434,15 +438,19 @@ class MorphismTuner(keras_tuner.Tuner):
 
     _one_hot = False
 
+    def _inherits(self, trial) -> bool:
+        """Whether the trial starts from its parent's trained weights."""
+        return bool(trial.hyperparameters.values.get("parent_trial_id")) and self.inherit_weights
+
     def build_trial_model(self, trial, x_sample: np.ndarray | None = None):
         """The trial's Keras model: a seed freshly initialised, or a child with inherited weights."""
         values = trial.hyperparameters.values
         graph = Graph.from_json(values["architecture"])
         keras.backend.clear_session()
-        parent_id = values.get("parent_trial_id")
-        if not parent_id or not self.inherit_weights:
+        if not self._inherits(trial):
             keras.utils.set_random_seed(int(values.get("init_seed", 0)))
             return graph.build()
+        parent_id = values["parent_trial_id"]
         parent = self.oracle.get_trial(parent_id)
         parent_graph = trial_graph(parent)
         parent_model = parent_graph.build()
@@ -491,9 +499,8 @@ class MorphismTuner(keras_tuner.Tuner):
             n_train = len(x) * (1 - validation_split) if x_sample is not None else None
             steps_per_epoch = math.ceil(n_train / batch_size) if n_train else None
         if self.anneal:
-            inherits = bool(values.get("parent_trial_id")) and self.inherit_weights
             all_callbacks.append(WallClockCosine(
-                self.learning_rate * (self.warm_restart_factor if inherits else 1.0),
+                self.learning_rate * (self.warm_restart_factor if self._inherits(trial) else 1.0),
                 deadline.deadline,
                 total_steps=steps_per_epoch * epochs if steps_per_epoch else None))
         try:
@@ -529,10 +536,10 @@ class MorphismTuner(keras_tuner.Tuner):
         if not values.get("trial_seconds"):
             return float(epochs)
         parent_id = values.get("parent_trial_id")
-        parent = self.oracle.get_trial(parent_id) if parent_id else None
-        if parent is None or not parent.metrics.exists("epoch_seconds"):
+        seconds = last_metric(self.oracle.get_trial(parent_id), "epoch_seconds") \
+            if parent_id else None
+        if not seconds:
             return 0.0  # no measurement yet: train plain, the safe choice for short trials
-        seconds = parent.metrics.get_last_value("epoch_seconds")
         return min(float(epochs), values["trial_seconds"] / max(seconds, 1e-9))
 
     # ------------------------------------------------------------------ files
