@@ -133,23 +133,6 @@ def test_trials_are_augmented_only_when_long_enough(tmp_path, digits, epochs, ex
     assert trial.metrics.get_last_value("augmented") == expected
 
 
-@pytest.mark.parametrize("inherit, expected", [(True, 1.0), (False, 0.0)])
-def test_children_count_the_epochs_their_weights_inherited(tmp_path, digits, inherit, expected):
-    """Two 2-epoch trials: the child's weights have trained >= 3 epochs only if inherited."""
-    x, y = digits
-    oracle = kerasauto.NetworkMorphismOracle(max_trials=2, seed=0)
-    tuner = kerasauto.MorphismTuner(oracle=oracle, directory=str(tmp_path), project_name="p",
-                                    augmentation=("translate",), augment_min_epochs=3,
-                                    inherit_weights=inherit)
-    tuner.search(x[:300], y[:300], validation_data=(x[300:400], y[300:400]), epochs=2)
-    seed, child = sorted(oracle.trials.values(), key=lambda t: t.trial_id)
-    assert seed.metrics.get_last_value("augmented") == 0.0
-    assert child.metrics.get_last_value("augmented") == expected
-    inherited = seed.metrics.get_last_value("lineage_epochs") if inherit else 0
-    assert 1 <= seed.metrics.get_last_value("lineage_epochs") <= 2
-    assert child.metrics.get_last_value("lineage_epochs") - inherited in (1, 2)
-
-
 def test_time_limited_seed_trains_plain_and_children_follow_the_parents_pace(tmp_path, digits):
     """No pace is known for the seed; a child's expected epochs come from its parent's pace."""
     x, y = digits

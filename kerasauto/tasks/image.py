@@ -28,8 +28,7 @@ from kerasauto.tuners.network_morphism import (MorphismTuner, NetworkMorphismOra
 
 DEFAULT_MAX_TRIALS = 10
 DEFAULT_EPOCHS = 20
-#: With augment_search="auto", a trial is augmented once its weights (its lineage's epochs
-#: plus its own) are expected to have trained this many epochs.
+#: With augment_search="auto", trials expected to train this many epochs are augmented.
 AUTO_AUGMENT_MIN_EPOCHS = 10
 #: Upper bound on epochs when final_fit trains until a time limit.
 MAX_FINAL_EPOCHS = 10_000

@@ -352,13 +352,11 @@ class MorphismTuner(keras_tuner.Tuner):
             when there are several (found with ``tf.config``), else the default strategy.
         augmentation: augmentations of training images (names from
             ``kerasauto.preprocessing.AUGMENTATIONS``), applied when ``x`` is an image array.
-        augment_min_epochs: augment only trials whose weights are expected to have trained at
-            least this many epochs by their end: the epochs their lineage already trained (a
-            child inherits its parent's) plus their own (``epochs``, or fewer when the parent's
-            measured epoch time does not fit that many in the trial's time share; a seed in a
-            time-limited search has no measurement and trains on plain images). Young weights
-            learn faster on plain images, weights trained for long over-fit without
-            augmentation. ``0`` augments every trial.
+        augment_min_epochs: augment only trials expected to train at least this many epochs
+            (their ``epochs``, or fewer when the parent's measured epoch time does not fit that
+            many in the trial's time share; a seed in a time-limited search has no measurement
+            and trains on plain images). Short trials learn faster on plain images, long ones
+            over-fit without augmentation. ``0`` augments every trial.
         anneal: each trial decays the learning rate along a cosine to ~0 by its end (its time
             share or its epochs), so that every trial's score is that of a settled model.
         warm_restart_factor: children start their cosine at this fraction of ``learning_rate``
@@ -486,10 +484,8 @@ class MorphismTuner(keras_tuner.Tuner):
             keras.callbacks.EarlyStopping(monitor="val_loss", patience=self.patience),
             keeper, deadline, nan_guard, timer]
         x_sample = x[:512] if isinstance(x, np.ndarray) else None
-        inherited_epochs = self._inherited_epochs(trial)
         augmented = bool(x_sample is not None and x.ndim == 4 and self.augmentation
-                         and inherited_epochs + self._expected_epochs(trial, epochs)
-                         >= self.augment_min_epochs)
+                         and self._expected_epochs(trial, epochs) >= self.augment_min_epochs)
         if augmented:
             if validation_data is None:  # keras' validation_split: the last part of the arrays
                 split = int(len(x) * (1 - validation_split))
@@ -529,18 +525,10 @@ class MorphismTuner(keras_tuner.Tuner):
         self.save_model(trial.trial_id, model)
         logs = keeper.best_logs()
         logs["augmented"] = float(augmented)  # final_fit continues on the same kind of data
-        logs["lineage_epochs"] = inherited_epochs + keeper.best_epoch + 1  # the kept weights'
         if timer.seconds_per_step() and steps_per_epoch:
             # What an epoch of this architecture costs here: the oracle sizes proposals by it.
             logs["epoch_seconds"] = timer.seconds_per_step() * steps_per_epoch
         return logs
-
-    def _inherited_epochs(self, trial) -> float:
-        """Epochs the weights a trial starts from were trained (0 for fresh weights)."""
-        if not self._inherits(trial):
-            return 0.0
-        parent = self.oracle.get_trial(trial.hyperparameters.values["parent_trial_id"])
-        return last_metric(parent, "lineage_epochs") or 0.0
 
     def _expected_epochs(self, trial, epochs: int) -> float:
         """Epochs the trial should get: ``epochs``, or fewer if its parent's pace says so."""
