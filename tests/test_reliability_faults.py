@@ -28,6 +28,7 @@ import pytest
 import kerasauto
 from kerasauto.engine import io
 from kerasauto.tuners.network_morphism import MorphismTuner, NetworkMorphismOracle
+from scripts.call_stack import on_stack
 
 PACKAGE = pathlib.Path(kerasauto.__file__).parent
 SEED = 3
@@ -80,15 +81,6 @@ def oom():
     import tensorflow as tf
 
     return tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor")
-
-
-def on_stack(name: str) -> bool:
-    frame = sys._getframe(1)
-    while frame is not None:
-        if frame.f_code.co_name == name:
-            return True
-        frame = frame.f_back
-    return False
 
 
 def full_disk_write(path, write, suffix="", original=io.atomic_write):

@@ -57,20 +57,13 @@ def main() -> None:
     import kerasauto
     from kerasauto.engine import io
     from kerasauto.tuners import network_morphism
+    from call_stack import on_stack
 
     if args.pause:
         target, function, nth = args.pause.split(":")
         nth = int(nth)
         original = io.atomic_write
         seen = [0]
-
-        def on_stack(name: str) -> bool:
-            frame = sys._getframe(1)
-            while frame is not None:
-                if frame.f_code.co_name == name:
-                    return True
-                frame = frame.f_back
-            return False
 
         def atomic_write(path, write, suffix=""):
             if os.path.basename(str(path)) == target and (function == "*" or on_stack(function)):
