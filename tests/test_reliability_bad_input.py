@@ -481,8 +481,8 @@ def test_warm_restart_factor_is_validated(tmp_path, value):
                                         warm_restart_factor=value), "warm_restart_factor")
 
 
-@pytest.mark.parametrize("value", [-1, 2.5, "ten", True])
-def test_augment_min_epochs_is_validated(tmp_path, value):
+@pytest.mark.parametrize("value", [-1, -0.5, math.inf, math.nan, "ten", True])
+def test_augment_loss_ratio_is_validated(tmp_path, value):
     oracle = kerasauto.NetworkMorphismOracle(max_trials=1)
     check_refused(lambda: MorphismTuner(oracle=oracle, directory=str(tmp_path),
-                                        augment_min_epochs=value), "augment_min_epochs")
+                                        augment_loss_ratio=value), "augment_loss_ratio")

@@ -3,7 +3,8 @@
 One test, parametrised over budgets of 30, 60 and 120 seconds on digits, each in a fresh
 project with the default number of epochs (20, so the deadline, not the epochs, ends trials).
 The search must end no later than max(5 % of the budget, 5 s) after the limit, measured
-around the whole ``fit`` call, and the best model must predict and export.
+around the whole ``fit`` call, and the best model must predict and export. ``final_fit``'s
+time limit covers its evaluation of a (large) test set too.
 """
 from __future__ import annotations
 
@@ -61,3 +62,26 @@ def test_search_ends_within_the_time_limit_with_a_best_model(tmp_path, digits, b
     loaded = keras.models.load_model(path, safe_mode=True)
     np.testing.assert_allclose(loaded.predict(x[:16].astype("float32"), verbose=0),
                                reopened.predict_proba(x[:16]), rtol=1e-5, atol=1e-6)
+
+
+def test_final_fit_time_limit_covers_evaluating_the_test_data(tmp_path, digits):
+    """Predicting 600 000 test images takes ~8 s: training must stop early enough for it.
+
+    The same allowance as the search's (5 s either side; this machine pauses for ~1 s now and
+    then): without the time kept for the evaluation, final_fit ended ~9 s late.
+    """
+    x, y = digits
+    clf = kerasauto.ImageClassifier(max_trials=1, directory=str(tmp_path), project_name="p",
+                                    seed=0)
+    clf.fit(x[:1200], y[:1200], epochs=1)
+    repeats = -(-600_000 // len(x[1200:]))
+    x_test = np.tile(x[1200:], (repeats, 1, 1, 1))[:600_000]
+    y_test = np.tile(y[1200:], repeats)[:600_000]
+    budget = 30.0
+    started = time.monotonic()
+    history = clf.final_fit(x[:1200], y[:1200], x_test, y_test, time_limit=budget)
+    seconds = time.monotonic() - started
+    assert 0 <= history.history["test_score"][0] <= 1
+    assert seconds <= budget + 5.0, f"final_fit ended {seconds - budget:.1f}s after its limit"
+    # ...but not much earlier: the time kept for the evaluation was about what it took.
+    assert seconds >= budget - 5.0, f"final_fit ended {budget - seconds:.1f}s before its limit"

@@ -122,27 +122,27 @@ def test_time_limited_search_sizes_proposals_by_measured_speed(tmp_path, digits_
     assert oracle.trial_seconds == pytest.approx(30 / 6)
 
 
-@pytest.mark.parametrize("epochs, expected", [(2, 0.0), (3, 1.0)])
-def test_trials_are_augmented_only_when_long_enough(tmp_path, digits, epochs, expected):
+@pytest.mark.parametrize("ratio, expected", [(0.0, 1.0), (3.0, 0.0)])
+def test_seeds_train_plain_unless_every_trial_is_augmented(tmp_path, digits, ratio, expected):
     x, y = digits
     oracle = kerasauto.NetworkMorphismOracle(max_trials=1, seed=0)
     tuner = kerasauto.MorphismTuner(oracle=oracle, directory=str(tmp_path), project_name="p",
-                                    augmentation=("translate",), augment_min_epochs=3)
-    tuner.search(x[:300], y[:300], validation_data=(x[300:400], y[300:400]), epochs=epochs)
+                                    augmentation=("translate",), augment_loss_ratio=ratio)
+    tuner.search(x[:300], y[:300], validation_data=(x[300:400], y[300:400]), epochs=2)
     trial = oracle.get_best_trials(1)[0]
     assert trial.metrics.get_last_value("augmented") == expected
 
 
-def test_time_limited_seed_trains_plain_and_children_follow_the_parents_pace(tmp_path, digits):
-    """No pace is known for the seed; a child's expected epochs come from its parent's pace."""
+@pytest.mark.parametrize("ratio, expected", [(2.0, 1.0), (1e6, 0.0)])
+def test_children_of_an_overfitting_parent_are_augmented(tmp_path, digits, ratio, expected):
+    """300 digit images, 8 epochs: the seed memorises them (validation loss >> training loss)."""
     x, y = digits
     oracle = kerasauto.NetworkMorphismOracle(max_trials=2, seed=0)
     tuner = kerasauto.MorphismTuner(oracle=oracle, directory=str(tmp_path), project_name="p",
-                                    augmentation=("translate",), augment_min_epochs=2)
-    tuner.search(x[:300], y[:300], validation_data=(x[300:400], y[300:400]), epochs=2,
-                 time_limit=120)
+                                    augmentation=("translate",), augment_loss_ratio=ratio)
+    tuner.search(x[:300], y[:300], validation_data=(x[300:400], y[300:400]), epochs=8)
     seed, child = sorted(oracle.trials.values(), key=lambda t: t.trial_id)
+    loss, val_loss = (seed.metrics.get_last_value(name) for name in ("loss", "val_loss"))
+    assert val_loss >= 2.0 * loss, "the seed was expected to over-fit 300 images"
     assert seed.metrics.get_last_value("augmented") == 0.0
-    pace = seed.metrics.get_last_value("epoch_seconds")
-    assert oracle.trial_seconds / pace >= 2, "digits epochs take well under a second"
-    assert child.metrics.get_last_value("augmented") == 1.0
+    assert child.metrics.get_last_value("augmented") == expected

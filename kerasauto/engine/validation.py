@@ -159,13 +159,13 @@ def check_choice(value: Any, choices: tuple, name: str) -> Any:
     return value
 
 
-def check_non_negative_int(value: Any, name: str) -> int:
-    """An integer >= 0."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer >= 0, got {value!r}.")
-    if value < 0:
-        raise ValueError(f"{name} must be an integer >= 0, got {value!r}.")
-    return int(value)
+def check_non_negative_float(value: Any, name: str) -> float:
+    """A finite number >= 0."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number >= 0, got {value!r}.")
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}.")
+    return float(value)
 
 
 def check_augmentation(value: Any, allowed: tuple[str, ...], name: str = "augmentation") -> tuple[str, ...]:

@@ -28,12 +28,15 @@ from kerasauto.tuners.network_morphism import (MorphismTuner, NetworkMorphismOra
 
 DEFAULT_MAX_TRIALS = 10
 DEFAULT_EPOCHS = 20
-#: With augment_search="auto", trials expected to train this many epochs are augmented. A
-#: child augmented after its parent trained on plain images scores below that parent for several
-#: epochs (Fashion-MNIST, benchmarks/RESULTS.md), and the search selects on those scores.
-AUTO_AUGMENT_MIN_EPOCHS = 15
+#: With augment_search="auto", children of a parent whose validation loss reached this many times
+#: its training loss train on augmented images (plain seeds on 1 200 digits: ~15x; Fashion-MNIST
+#: lineages at 25-60 min: 1.1-2.2x, and augmenting them lost accuracy; benchmarks/RESULTS.md).
+AUTO_AUGMENT_LOSS_RATIO = 3.0
 #: Upper bound on epochs when final_fit trains until a time limit.
 MAX_FINAL_EPOCHS = 10_000
+#: Seconds final_fit keeps, within its time limit, for writing the final model.
+SAVE_SECONDS = 1.0
+PREDICT_BATCH_SIZE = 256
 TASK_FILE = "kerasauto_task.json"
 FINAL_DIR = "final_model"
 
@@ -104,7 +107,7 @@ class _ImageEstimator:
                                   preprocessing=self.meta["preprocessing"],
                                   inherit_weights=self.inherit_weights,
                                   augmentation=self.augmentation if self.augment_search else (),
-                                  augment_min_epochs=AUTO_AUGMENT_MIN_EPOCHS
+                                  augment_loss_ratio=AUTO_AUGMENT_LOSS_RATIO
                                   if isinstance(self.augment_search, str) else 0)
         self.overwrite = False  # Only the first search of this object starts over.
         return tuner
@@ -215,9 +218,12 @@ class _ImageEstimator:
         continuation cost a point of test accuracy on Fashion-MNIST). Training
         length is fixed in advance: ``epochs`` (default 30 with ``retrain``, else 10) with cosine
         learning-rate decay, or, given only ``time_limit``, until that many seconds with the
-        decay spread over wall-clock time. Nothing is selected on (x_test, y_test): they are
-        only evaluated and reported. Returns the Keras History.
+        decay spread over wall-clock time. A ``time_limit`` covers the whole call: training stops
+        early enough to save the model and evaluate (x_test, y_test) within it. Nothing is
+        selected on (x_test, y_test): they are only evaluated and reported. Returns the Keras
+        History.
         """
+        started = time.time()
         tuner = self._ensure_tuner()
         x = validation.check_images(x_train, "x_train", expected_shape=self.meta["input_shape"])
         y = self._check_y(y_train, len(x), "y_train")
@@ -239,27 +245,29 @@ class _ImageEstimator:
         model = graph.build() if retrain else tuner.load_model(best)
         # A continuation restarts at the full rate, unlike the search's children: it is longer,
         # on more data, and in the 25-min Fashion runs it gained more so (benchmarks/RESULTS.md).
-        callbacks = []
-        if time_limit is not None and epochs is None:
-            # Train until the time limit, annealing the learning rate over wall-clock time.
-            deadline = time.time() + time_limit
+        until_deadline = time_limit is not None and epochs is None
+        if until_deadline:
             epochs = MAX_FINAL_EPOCHS
-            callbacks.append(WallClockCosine(self.learning_rate, deadline))
             tuner.compile_model(model)
         else:
             epochs = epochs or (30 if retrain else 10)
-            deadline = time.time() + time_limit if time_limit else None
             steps = epochs * math.ceil(len(x) / batch_size)
             tuner.compile_model(
                 model, keras.optimizers.schedules.CosineDecay(self.learning_rate, steps))
-        callbacks.append(Deadline(deadline))
+        deadline = None
+        if time_limit is not None:  # after compile(), which would drop the traced predict function
+            reserve = SAVE_SECONDS + (_prediction_seconds(model, x_test) if x_test is not None else 0)
+            deadline = started + time_limit - min(reserve, time_limit / 2)
+        callbacks = [Deadline(deadline)]
+        if until_deadline:
+            # Train until the time limit, annealing the learning rate over wall-clock time.
+            callbacks.append(WallClockCosine(self.learning_rate, deadline))
         dataset = training_dataset(x, self._encode(y), batch_size,
                                    self.augmentation if augment else (), seed=self.seed)
         history = model.fit(dataset, epochs=epochs, callbacks=callbacks, shuffle=False,
                             verbose=(1 if sys.stdout.isatty() else 2) if self.verbose else 0)
-        graph.update_weights(model)
-        self._save_final(graph)
-        self._model = graph.build()
+        self._save_final(graph, model)
+        self._model = model  # its predict function is traced already: evaluation starts at once
         if x_test is not None:
             score = self.evaluate(x_test, y_test)
             history.history["test_score"] = [score]
@@ -277,9 +285,9 @@ class _ImageEstimator:
         folder = os.path.join(self.project_dir, FINAL_DIR)
         return os.path.join(folder, "architecture.json"), os.path.join(folder, "final.weights.h5")
 
-    def _save_final(self, graph: Graph) -> None:
+    def _save_final(self, graph: Graph, model) -> None:
+        """Write the final architecture and ``model``'s weights (``model`` is built from ``graph``)."""
         arch_path, weights_path = self._final_paths()
-        model = graph.build()
         io.atomic_write(weights_path, model.save_weights, suffix=".weights.h5")
         io.write_json(arch_path, graph.to_dict())
 
@@ -303,7 +311,8 @@ class _ImageEstimator:
 
     def _raw_predict(self, x) -> np.ndarray:
         x = self._checked_images(x)
-        return self._current_model().predict(x.astype(np.float32), batch_size=256, verbose=0)
+        return self._current_model().predict(x.astype(np.float32), batch_size=PREDICT_BATCH_SIZE,
+                                             verbose=0)
 
     def export_model(self):
         """The best model as a plain ``keras.Model``: raw images in, predictions out (uncompiled)."""
@@ -424,3 +433,30 @@ class ImageRegressor(_ImageEstimator):
 
     def _output_name(self) -> str:
         return "predictions"
+
+
+def _prediction_seconds(model, x: np.ndarray, repeats: int = 3) -> float:
+    """Seconds ``model.predict`` will take on ``x``, from timing it on one batch and on four.
+
+    A call has a fixed cost besides its batches, so the time grows linearly from one batch's.
+    The warm-up traces the model's predict function, which the evaluation then reuses. The
+    median of a few timings counts: a pause of the machine during one must not make final_fit
+    give up its training time.
+    """
+    sample = x[:4 * PREDICT_BATCH_SIZE].astype(np.float32)
+
+    def median_seconds(images: np.ndarray) -> float:
+        timings = []
+        for _ in range(repeats):
+            timer = time.perf_counter()
+            model.predict(images, batch_size=PREDICT_BATCH_SIZE, verbose=0)
+            timings.append(time.perf_counter() - timer)
+        return float(np.median(timings))
+
+    model.predict(sample[:PREDICT_BATCH_SIZE], batch_size=PREDICT_BATCH_SIZE, verbose=0)
+    one = median_seconds(sample[:PREDICT_BATCH_SIZE])
+    sample_batches = math.ceil(len(sample) / PREDICT_BATCH_SIZE)
+    if sample_batches == 1:
+        return one
+    per_batch = max(median_seconds(sample) - one, 0.0) / (sample_batches - 1)
+    return one + per_batch * (math.ceil(len(x) / PREDICT_BATCH_SIZE) - 1)

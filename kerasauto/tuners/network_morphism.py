@@ -31,7 +31,7 @@ from kerasauto.engine.callbacks import (BestEpochKeeper, Deadline, NanGuard, Ste
 from kerasauto.engine.devices import default_strategy
 from kerasauto.engine.display import TrialLineDisplay
 from kerasauto.engine.gp import ArchitectureGP
-from kerasauto.engine.validation import check_fraction, check_non_negative_int
+from kerasauto.engine.validation import check_fraction, check_non_negative_float
 from kerasauto.graph import Graph
 from kerasauto.kernel import ArchitectureSummary
 from kerasauto.preprocessing import training_dataset
@@ -352,11 +352,11 @@ class MorphismTuner(keras_tuner.Tuner):
             when there are several (found with ``tf.config``), else the default strategy.
         augmentation: augmentations of training images (names from
             ``kerasauto.preprocessing.AUGMENTATIONS``), applied when ``x`` is an image array.
-        augment_min_epochs: augment only trials expected to train at least this many epochs
-            (their ``epochs``, or fewer when the parent's measured epoch time does not fit that
-            many in the trial's time share; a seed in a time-limited search has no measurement
-            and trains on plain images). Short trials learn faster on plain images, long ones
-            over-fit without augmentation. ``0`` augments every trial.
+        augment_loss_ratio: augment only children of a parent that over-fitted: one whose
+            validation loss was at least this many times its training loss (seeds train on plain
+            images). Weights that still generalise learn faster on plain images, and a child
+            switched to augmented data scores below its plain parent for many epochs; weights
+            that memorise their training data need augmentation. ``0`` augments every trial.
         anneal: each trial decays the learning rate along a cosine to ~0 by its end (its time
             share or its epochs), so that every trial's score is that of a settled model.
         warm_restart_factor: children start their cosine at this fraction of ``learning_rate``
@@ -372,7 +372,7 @@ class MorphismTuner(keras_tuner.Tuner):
                  score_window: int = 3, distribution_strategy: Any = "auto",
                  preprocessing: Sequence[dict] | None = None, inherit_weights: bool = True,
                  augmentation: Sequence[str] = (), anneal: bool = True,
-                 warm_restart_factor: float = 0.3, augment_min_epochs: int = 0, **kwargs):
+                 warm_restart_factor: float = 0.3, augment_loss_ratio: float = 0.0, **kwargs):
         if task not in ("classification", "regression"):
             raise ValueError(f"task must be 'classification' or 'regression', got {task!r}.")
         if distribution_strategy == "auto":
@@ -385,7 +385,7 @@ class MorphismTuner(keras_tuner.Tuner):
         self.inherit_weights = inherit_weights
         self.augmentation, self.anneal = tuple(augmentation), anneal
         self.warm_restart_factor = check_fraction(warm_restart_factor, "warm_restart_factor")
-        self.augment_min_epochs = check_non_negative_int(augment_min_epochs, "augment_min_epochs")
+        self.augment_loss_ratio = check_non_negative_float(augment_loss_ratio, "augment_loss_ratio")
         self._waiting = False
         if not tf.io.gfile.exists(self._get_tuner_fname()):
             # keras-tuner reloads a project only if this file exists: write it before any trial.
@@ -485,7 +485,7 @@ class MorphismTuner(keras_tuner.Tuner):
             keeper, deadline, nan_guard, timer]
         x_sample = x[:512] if isinstance(x, np.ndarray) else None
         augmented = bool(x_sample is not None and x.ndim == 4 and self.augmentation
-                         and self._expected_epochs(trial, epochs) >= self.augment_min_epochs)
+                         and self._should_augment(trial))
         if augmented:
             if validation_data is None:  # keras' validation_split: the last part of the arrays
                 split = int(len(x) * (1 - validation_split))
@@ -530,17 +530,20 @@ class MorphismTuner(keras_tuner.Tuner):
             logs["epoch_seconds"] = timer.seconds_per_step() * steps_per_epoch
         return logs
 
-    def _expected_epochs(self, trial, epochs: int) -> float:
-        """Epochs the trial should get: ``epochs``, or fewer if its parent's pace says so."""
-        values = trial.hyperparameters.values
-        if not values.get("trial_seconds"):
-            return float(epochs)
-        parent_id = values.get("parent_trial_id")
-        seconds = last_metric(self.oracle.get_trial(parent_id), "epoch_seconds") \
-            if parent_id else None
-        if not seconds:
-            return 0.0  # no measurement yet: train plain, the safe choice for short trials
-        return min(float(epochs), values["trial_seconds"] / max(seconds, 1e-9))
+    def _should_augment(self, trial) -> bool:
+        """Whether the trial trains on augmented images (see ``augment_loss_ratio``)."""
+        if not self.augment_loss_ratio:
+            return True
+        parent_id = trial.hyperparameters.values.get("parent_trial_id")
+        if not parent_id:
+            return False
+        parent = self.oracle.get_trial(parent_id)
+        if last_metric(parent, "augmented"):
+            return True  # a lineage that switched to augmented data stays on it
+        loss, val_loss = last_metric(parent, "loss"), last_metric(parent, "val_loss")
+        if loss is None or val_loss is None:
+            return False
+        return val_loss >= self.augment_loss_ratio * max(loss, 1e-12)
 
     # ------------------------------------------------------------------ files
     def save_model(self, trial_id: str, model, step: int = 0) -> None:
