@@ -543,7 +543,7 @@ class MorphismTuner(keras_tuner.Tuner):
         loss, val_loss = last_metric(parent, "loss"), last_metric(parent, "val_loss")
         if loss is None or val_loss is None:
             return False
-        return val_loss >= self.augment_loss_ratio * max(loss, 1e-12)
+        return bool(val_loss >= self.augment_loss_ratio * max(loss, 1e-12))
 
     # ------------------------------------------------------------------ files
     def save_model(self, trial_id: str, model, step: int = 0) -> None:
