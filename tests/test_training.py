@@ -122,26 +122,31 @@ def test_time_limited_search_sizes_proposals_by_measured_speed(tmp_path, digits_
     assert oracle.trial_seconds == pytest.approx(30 / 6)
 
 
+def _translating_tuner(tmp_path, ratio: float, max_trials: int = 1):
+    """A tuner that augments by translation as ``augment_loss_ratio=ratio`` decides."""
+    oracle = kerasauto.NetworkMorphismOracle(max_trials=max_trials, seed=0)
+    return kerasauto.MorphismTuner(oracle=oracle, directory=str(tmp_path), project_name="p",
+                                   augmentation=("translate",), augment_loss_ratio=ratio)
+
+
+def _search_300_digits(tuner, digits, epochs: int) -> list:
+    """Search on 300 digit images (100 more validate); the trials in the order they ran."""
+    x, y = digits
+    tuner.search(x[:300], y[:300], validation_data=(x[300:400], y[300:400]), epochs=epochs)
+    return sorted(tuner.oracle.trials.values(), key=lambda t: t.trial_id)
+
+
 @pytest.mark.parametrize("ratio, expected", [(0.0, 1.0), (3.0, 0.0)])
 def test_seeds_train_plain_unless_every_trial_is_augmented(tmp_path, digits, ratio, expected):
-    x, y = digits
-    oracle = kerasauto.NetworkMorphismOracle(max_trials=1, seed=0)
-    tuner = kerasauto.MorphismTuner(oracle=oracle, directory=str(tmp_path), project_name="p",
-                                    augmentation=("translate",), augment_loss_ratio=ratio)
-    tuner.search(x[:300], y[:300], validation_data=(x[300:400], y[300:400]), epochs=2)
-    trial = oracle.get_best_trials(1)[0]
-    assert trial.metrics.get_last_value("augmented") == expected
+    [seed] = _search_300_digits(_translating_tuner(tmp_path, ratio), digits, epochs=2)
+    assert seed.metrics.get_last_value("augmented") == expected
 
 
 @pytest.mark.parametrize("ratio, expected", [(2.0, 1.0), (1e6, 0.0)])
 def test_children_of_an_overfitting_parent_are_augmented(tmp_path, digits, ratio, expected):
     """300 digit images, 8 epochs: the seed memorises them (validation loss >> training loss)."""
-    x, y = digits
-    oracle = kerasauto.NetworkMorphismOracle(max_trials=2, seed=0)
-    tuner = kerasauto.MorphismTuner(oracle=oracle, directory=str(tmp_path), project_name="p",
-                                    augmentation=("translate",), augment_loss_ratio=ratio)
-    tuner.search(x[:300], y[:300], validation_data=(x[300:400], y[300:400]), epochs=8)
-    seed, child = sorted(oracle.trials.values(), key=lambda t: t.trial_id)
+    tuner = _translating_tuner(tmp_path, ratio, max_trials=2)
+    seed, child = _search_300_digits(tuner, digits, epochs=8)
     loss, val_loss = (seed.metrics.get_last_value(name) for name in ("loss", "val_loss"))
     assert val_loss >= 2.0 * loss, "the seed was expected to over-fit 300 images"
     assert seed.metrics.get_last_value("augmented") == 0.0
@@ -157,9 +162,8 @@ def test_augmentation_follows_the_parents_overfitting(tmp_path, parent_augmented
                                                       val_loss, expected):
     import keras_tuner
 
-    oracle = kerasauto.NetworkMorphismOracle(max_trials=1)
-    tuner = kerasauto.MorphismTuner(oracle=oracle, directory=str(tmp_path), project_name="p",
-                                    augmentation=("translate",), augment_loss_ratio=3.0)
+    tuner = _translating_tuner(tmp_path, 3.0)
+    oracle = tuner.oracle
     parent = keras_tuner.engine.trial.Trial(keras_tuner.HyperParameters(), trial_id="parent")
     for name, value in (("augmented", parent_augmented), ("loss", loss), ("val_loss", val_loss)):
         parent.metrics.register(name)
