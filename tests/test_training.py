@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import kerasauto
-from kerasauto.engine.callbacks import StepTimer, WallClockCosine
+from kerasauto.engine.callbacks import BestEpochKeeper, StepTimer, WallClockCosine
 from kerasauto.preprocessing import training_dataset
 from kerasauto.tuners.network_morphism import trial_graph
 
@@ -80,6 +80,33 @@ def test_training_dataset_augments_only_when_asked(digits):
     # Without augmentation: the same images, shuffled.
     assert sorted(plain.sum(axis=(1, 2, 3))) == pytest.approx(sorted(x[:64].sum(axis=(1, 2, 3))))
     assert not np.allclose(plain, moved)
+
+
+def test_the_score_is_that_of_the_kept_weights_by_default():
+    """A trial whose accuracy jumps at the end of its cosine is scored by the weights it keeps."""
+    model = _tiny_model()
+    keepers = {window: BestEpochKeeper("val_accuracy", "max", window) for window in (1, 3)}
+    keepers["default"] = BestEpochKeeper("val_accuracy", "max")
+    for keeper in keepers.values():
+        keeper.set_model(model)
+    for epoch, accuracy in enumerate([0.80, 0.85, 0.84, 0.92, 0.90]):
+        model.layers[-1].bias.assign([float(epoch), 0.0])
+        for keeper in keepers.values():
+            keeper.on_epoch_end(epoch, {"val_accuracy": accuracy, "loss": 1.0 / (epoch + 1)})
+    for keeper in keepers.values():
+        assert keeper.best_epoch == 3
+        assert keeper.best_weights[-1][0] == 3.0
+    assert keepers["default"].score() == pytest.approx(0.92)
+    assert keepers[1].best_logs() == {"val_accuracy": pytest.approx(0.92), "loss": 0.25}
+    assert keepers[3].score() == pytest.approx((0.85 + 0.84 + 0.92) / 3)
+
+
+def test_score_window_must_be_a_positive_integer(tmp_path):
+    oracle = kerasauto.NetworkMorphismOracle(max_trials=1)
+    for bad, error in ((0, ValueError), (2.0, TypeError), (None, TypeError)):
+        with pytest.raises(error, match="score_window"):
+            kerasauto.MorphismTuner(oracle, directory=str(tmp_path), project_name=f"p{bad}",
+                                    score_window=bad)
 
 
 class StopAfterFirstStep(keras.callbacks.Callback):

@@ -80,10 +80,11 @@ class BestEpochKeeper(keras.callbacks.Callback):
     """Keeps the weights of the best epoch by ``monitor`` and the history of all epochs.
 
     ``score()`` is the mean of the monitored value over the ``window`` epochs ending at the best
-    one: less noisy than a single epoch, and it describes the weights that are kept.
+    one: ``1`` scores exactly the weights that are kept; a longer window smooths a noisy
+    curve but also counts the earlier, worse weights.
     """
 
-    def __init__(self, monitor: str, direction: str = "max", window: int = 3):
+    def __init__(self, monitor: str, direction: str = "max", window: int = 1):
         super().__init__()
         self.monitor, self.direction, self.window = monitor, direction, window
         self.history: list[dict] = []

@@ -31,7 +31,8 @@ from kerasauto.engine.callbacks import (BestEpochKeeper, Deadline, NanGuard, Ste
 from kerasauto.engine.devices import default_strategy
 from kerasauto.engine.display import TrialLineDisplay
 from kerasauto.engine.gp import ArchitectureGP
-from kerasauto.engine.validation import check_fraction, check_non_negative_float
+from kerasauto.engine.validation import (check_fraction, check_non_negative_float,
+                                         check_positive_int)
 from kerasauto.graph import Graph
 from kerasauto.kernel import ArchitectureSummary
 from kerasauto.preprocessing import training_dataset
@@ -347,7 +348,10 @@ class MorphismTuner(keras_tuner.Tuner):
         learning_rate: Adam's learning rate.
         batch_size: default batch size for ``search``.
         patience: early stopping patience on the validation loss, in epochs.
-        score_window: the score is the objective's mean over this many epochs up to the best.
+        score_window: the score is the objective's mean over this many epochs ending at the kept
+            (best) one. ``1`` scores the kept weights alone: with ``anneal`` a trial's last epochs
+            are its settled ones, and a longer window ranks the trials that improve most at the
+            end of their cosine (often the best ones) below flatter ones.
         distribution_strategy: a ``tf.distribute`` strategy; ``"auto"`` mirrors over all GPUs
             when there are several (found with ``tf.config``), else the default strategy.
         augmentation: augmentations of training images (names from
@@ -369,7 +373,7 @@ class MorphismTuner(keras_tuner.Tuner):
 
     def __init__(self, oracle: NetworkMorphismOracle, task: str = "classification",
                  learning_rate: float = 1e-3, batch_size: int = 64, patience: int = 5,
-                 score_window: int = 3, distribution_strategy: Any = "auto",
+                 score_window: int = 1, distribution_strategy: Any = "auto",
                  preprocessing: Sequence[dict] | None = None, inherit_weights: bool = True,
                  augmentation: Sequence[str] = (), anneal: bool = True,
                  warm_restart_factor: float = 0.3, augment_loss_ratio: float = 0.0, **kwargs):
@@ -380,7 +384,8 @@ class MorphismTuner(keras_tuner.Tuner):
         super().__init__(oracle=oracle, hypermodel=None,
                          distribution_strategy=distribution_strategy, **kwargs)
         self.task, self.learning_rate, self.batch_size = task, learning_rate, batch_size
-        self.patience, self.score_window = patience, score_window
+        self.patience = patience
+        self.score_window = check_positive_int(score_window, "score_window", allow_none=False)
         self.preprocessing = list(preprocessing or [])
         self.inherit_weights = inherit_weights
         self.augmentation, self.anneal = tuple(augmentation), anneal
