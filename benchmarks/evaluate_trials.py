@@ -25,31 +25,28 @@ import numpy as np  # noqa: E402
 
 from harness import load_split  # noqa: E402
 
-PREDICT_BATCH_SIZE = 256
-
 
 def accuracy(model, x: np.ndarray, y: np.ndarray, classes: np.ndarray) -> float:
     """Share of ``x`` whose predicted class (mapped through ``classes``) is ``y``."""
+    from kerasauto.tasks.image import PREDICT_BATCH_SIZE
+
     probabilities = model.predict(x.astype(np.float32), batch_size=PREDICT_BATCH_SIZE, verbose=0)
     return float(np.mean(classes[np.argmax(probabilities, axis=-1)] == y))
 
 
-def load_trials(project: str) -> list[dict]:
-    """The completed trials of a kerasauto project directory, in trial order."""
-    trials = []
-    for path in sorted(glob.glob(os.path.join(project, "trial_*", "trial.json"))):
-        with open(path, encoding="utf-8") as handle:
-            state = json.load(handle)
-        weights = os.path.join(os.path.dirname(path), "checkpoint.weights.h5")
-        if state.get("status") == "COMPLETED" and os.path.exists(weights):
-            trials.append({"state": state, "weights": weights})
-    return trials
+def load_trials(project: str) -> list:
+    """The completed keras-tuner trials of a kerasauto project directory, in trial order."""
+    from keras_tuner.src.engine.trial import Trial
+
+    trials = [Trial.load(path) for path in
+              sorted(glob.glob(os.path.join(project, "trial_*", "trial.json")))]
+    return [trial for trial in trials if trial.status == "COMPLETED"
+            and os.path.exists(checkpoint_path(project, trial))]
 
 
-def metric(state: dict, name: str) -> float | None:
-    """The last value of a metric in a stored trial, or None."""
-    observations = state["metrics"]["metrics"].get(name, {}).get("observations")
-    return observations[-1]["value"][0] if observations else None
+def checkpoint_path(project: str, trial) -> str:
+    """Where keras-tuner's ``Tuner._get_checkpoint_fname`` put the trial's kept weights."""
+    return os.path.join(project, f"trial_{trial.trial_id}", "checkpoint.weights.h5")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     arrays, _ = load_split(os.path.join(args.scratch, "split.npz"))
 
     from kerasauto.graph import Graph
+    from kerasauto.tuners.network_morphism import last_metric, trial_graph
 
     projects = glob.glob(os.path.join(args.scratch, "kerasauto*", "*", "kerasauto_task.json"))
     if not projects:
@@ -72,12 +70,12 @@ def main(argv: list[str] | None = None) -> int:
         print("| trial | parent | params | augmented | score | val acc (kept weights) | test acc |")
         print("|---|---|---:|---|---:|---:|---:|")
         for trial in load_trials(project):
-            state, values = trial["state"], trial["state"]["hyperparameters"]["values"]
-            model = Graph.from_json(values["architecture"]).build()
-            model.load_weights(trial["weights"])
-            print(f"| {state['trial_id']} | {values.get('parent_trial_id') or '-'} "
-                  f"| {model.count_params():,} | {bool(metric(state, 'augmented'))} "
-                  f"| {state['score']:.4f} "
+            model = trial_graph(trial).build()
+            model.load_weights(checkpoint_path(project, trial))
+            print(f"| {trial.trial_id} "
+                  f"| {trial.hyperparameters.values.get('parent_trial_id') or '-'} "
+                  f"| {model.count_params():,} | {bool(last_metric(trial, 'augmented'))} "
+                  f"| {trial.score:.4f} "
                   f"| {accuracy(model, arrays['x_val'], arrays['y_val'], classes):.4f} "
                   f"| {accuracy(model, arrays['x_test'], arrays['y_test'], classes):.4f} |")
         final = os.path.join(project, "final_model")
