@@ -85,3 +85,38 @@ def test_final_fit_time_limit_covers_evaluating_the_test_data(tmp_path, digits):
     assert seconds <= budget + 5.0, f"final_fit ended {seconds - budget:.1f}s after its limit"
     # ...but not much earlier: the time kept for the evaluation was about what it took.
     assert seconds >= budget - 5.0, f"final_fit ended {budget - seconds:.1f}s before its limit"
+
+
+class _SleepingModel:
+    """Stands in for a Keras model: predict sleeps a fixed cost plus a cost per batch, plus up
+    to 5 ms of jitter on every call and one long pause on a chosen call (as this machine does)."""
+
+    def __init__(self, fixed: float, per_batch: float, pause_on_call: int, pause: float):
+        self.fixed, self.per_batch = fixed, per_batch
+        self.pause_on_call, self.pause = pause_on_call, pause
+        self.calls = 0
+        self.jitter = np.random.default_rng(pause_on_call)
+
+    def predict(self, images, batch_size, verbose=0):
+        self.calls += 1
+        batches = -(-len(images) // batch_size)
+        time.sleep(self.fixed + self.per_batch * batches + self.jitter.uniform(0.0, 0.005)
+                   + (self.pause if self.calls == self.pause_on_call else 0.0))
+        return np.zeros((len(images), 10), dtype="float32")
+
+
+@pytest.mark.parametrize("pause_on_call", [2, 8, 14])
+def test_prediction_time_estimate_survives_jitter_and_a_pause(pause_on_call):
+    """final_fit keeps time for evaluating the test data from a timed part of it.
+
+    Whichever timing the pause falls in, the estimate for 300 batches (2 ms each, plus 20 ms
+    per call: 0.62 s) stays within 15 %. Timing one batch against four, as final_fit did,
+    multiplied a few milliseconds of jitter by a hundred.
+    """
+    from kerasauto.tasks.image import PREDICT_BATCH_SIZE, _prediction_seconds
+
+    model = _SleepingModel(fixed=0.02, per_batch=0.002, pause_on_call=pause_on_call, pause=1.0)
+    x = np.zeros((300 * PREDICT_BATCH_SIZE, 2), dtype="uint8")
+    estimate = _prediction_seconds(model, x)
+    assert model.calls > pause_on_call, "the pause fell outside the timings"
+    assert estimate == pytest.approx(0.02 + 0.002 * 300, rel=0.15)

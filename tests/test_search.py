@@ -81,6 +81,29 @@ def test_oracle_state_is_json_with_history(searched):
     assert {row["status"] for row in state["history"]} == {"COMPLETED"}
 
 
+def test_reloaded_oracle_breaks_ties_by_creation_order(searched, tmp_path, monkeypatch):
+    """Whatever order the file system lists trials in, the best of equal scores is the first."""
+    import shutil
+
+    from keras_tuner.src.backend import io as keras_tuner_io
+
+    tuner, _ = searched
+    project = tmp_path / "p"
+    shutil.copytree(tuner.project_dir, project)
+    for trial_dir in project.glob("trial_*"):
+        path = trial_dir / "trial.json"
+        state = json.loads(path.read_text())
+        state["score"] = 0.5  # every trial ties
+        path.write_text(json.dumps(state))
+    listed = keras_tuner_io.glob
+    monkeypatch.setattr(keras_tuner_io, "glob", lambda pattern: sorted(listed(pattern), reverse=True))
+    oracle = kerasauto.NetworkMorphismOracle(objective="val_accuracy", max_trials=6, seed=1)
+    again = kerasauto.MorphismTuner(oracle=oracle, directory=str(tmp_path), project_name="p")
+    ids = list(again.oracle.trials)
+    assert ids == sorted(tuner.oracle.trials, key=int)
+    assert again.oracle.get_best_trials(1)[0].trial_id == ids[0]
+
+
 def test_reloaded_oracle_continues_to_max_trials(searched, digits_float):
     tuner, (xv, yv) = searched
     x, y = digits_float

@@ -37,6 +37,7 @@ MAX_FINAL_EPOCHS = 10_000
 #: Seconds final_fit keeps, within its time limit, for writing the final model.
 SAVE_SECONDS = 1.0
 PREDICT_BATCH_SIZE = 256
+TIMED_PREDICTION_SECONDS = 0.2  # final_fit times this much prediction to budget the test's
 TASK_FILE = "kerasauto_task.json"
 FINAL_DIR = "final_model"
 
@@ -436,27 +437,34 @@ class ImageRegressor(_ImageEstimator):
 
 
 def _prediction_seconds(model, x: np.ndarray, repeats: int = 3) -> float:
-    """Seconds ``model.predict`` will take on ``x``, from timing it on one batch and on four.
+    """Seconds ``model.predict`` will take on ``x``, extrapolated from timing a part of it.
 
-    A call has a fixed cost besides its batches, so the time grows linearly from one batch's.
-    The warm-up traces the model's predict function, which the evaluation then reuses. The
-    median of a few timings counts: a pause of the machine during one must not make final_fit
-    give up its training time.
+    The part grows fourfold until predicting it takes ``TIMED_PREDICTION_SECONDS`` (or it is
+    all of ``x``): a batch or two of small images take milliseconds, and extrapolating such a
+    timing to thousands of batches multiplies its noise as much. The fastest of a few timings
+    counts, as a pause of the machine only ever adds time. The warm-up traces the model's
+    predict function, which the evaluation then reuses.
     """
-    sample = x[:4 * PREDICT_BATCH_SIZE].astype(np.float32)
+    total = math.ceil(len(x) / PREDICT_BATCH_SIZE)
 
-    def median_seconds(images: np.ndarray) -> float:
+    def fastest_seconds(batches: int) -> float:
+        images = x[:batches * PREDICT_BATCH_SIZE].astype(np.float32)
         timings = []
         for _ in range(repeats):
             timer = time.perf_counter()
             model.predict(images, batch_size=PREDICT_BATCH_SIZE, verbose=0)
             timings.append(time.perf_counter() - timer)
-        return float(np.median(timings))
+        return min(timings)
 
-    model.predict(sample[:PREDICT_BATCH_SIZE], batch_size=PREDICT_BATCH_SIZE, verbose=0)
-    one = median_seconds(sample[:PREDICT_BATCH_SIZE])
-    sample_batches = math.ceil(len(sample) / PREDICT_BATCH_SIZE)
-    if sample_batches == 1:
-        return one
-    per_batch = max(median_seconds(sample) - one, 0.0) / (sample_batches - 1)
-    return one + per_batch * (math.ceil(len(x) / PREDICT_BATCH_SIZE) - 1)
+    model.predict(x[:PREDICT_BATCH_SIZE].astype(np.float32), batch_size=PREDICT_BATCH_SIZE,
+                  verbose=0)
+    one = seconds = fastest_seconds(1)
+    batches = 1
+    while seconds < TIMED_PREDICTION_SECONDS and batches < total:
+        batches = min(4 * batches, total)
+        seconds = fastest_seconds(batches)
+    if batches == 1:  # one batch is slow enough to time (or all there is)
+        return one * total
+    # A call costs a fixed time besides its batches: a line through the two timings.
+    per_batch = max(seconds - one, 0.0) / (batches - 1)
+    return one + per_batch * (total - 1)

@@ -234,6 +234,10 @@ class NetworkMorphismOracle(keras_tuner.Oracle):
         """Reload the project, reconciling what a kill between two writes can leave behind."""
         remove_stale_temporary_files(self._project_dir)
         super().reload()
+        # keras-tuner reads the trial files in directory-listing order, which the file system
+        # chooses: put them back in creation order, so that ties in score (the best trial among
+        # equals is the first one) and the proposals of a resumed search do not depend on it.
+        self.trials = dict(sorted(self.trials.items(), key=lambda item: _creation_order(item[0])))
         finished = (TrialStatus.COMPLETED, TrialStatus.FAILED)
         self._retry_queue = [t for t in dict.fromkeys(self._retry_queue)
                              if t in self.trials and self.trials[t].status not in finished]
@@ -282,6 +286,11 @@ class NetworkMorphismOracle(keras_tuner.Oracle):
     def _save_trial(self, trial) -> None:
         io.write_json(os.path.join(self._get_trial_dir(trial.trial_id), "trial.json"),
                       trial.get_state())
+
+
+def _creation_order(trial_id: str) -> tuple:
+    """Sort key of keras-tuner's trial ids (zero-padded counters) in the order they were made."""
+    return (0, int(trial_id), trial_id) if trial_id.isdigit() else (1, 0, trial_id)
 
 
 def remove_stale_temporary_files(project_dir: str) -> None:
