@@ -116,6 +116,22 @@ def test_reloaded_oracle_continues_to_max_trials(searched, digits_float):
     assert len(keys) == 7
 
 
+def test_one_hot_labels_are_remembered_by_a_reloaded_tuner(tmp_path, digits_float):
+    """Searched with one-hot labels, a tuner opened later still compiles for one-hot labels."""
+    x, y = digits_float
+    one_hot = keras.utils.to_categorical(y, 10)
+    oracle = kerasauto.NetworkMorphismOracle(objective="val_accuracy", max_trials=1, seed=1)
+    tuner = kerasauto.MorphismTuner(oracle=oracle, directory=str(tmp_path), project_name="p")
+    tuner.search(x[:1300], one_hot[:1300], validation_data=(x[1300:], one_hot[1300:]), epochs=3)
+    score = tuner.oracle.get_best_trials(1)[0].score
+    assert score > 0.2  # chance is 0.1
+    again = kerasauto.MorphismTuner(
+        oracle=kerasauto.NetworkMorphismOracle(objective="val_accuracy", max_trials=1, seed=1),
+        directory=str(tmp_path), project_name="p")
+    _, accuracy = again.get_best_models(1)[0].evaluate(x[1300:], one_hot[1300:], verbose=0)
+    assert accuracy == pytest.approx(score, abs=1e-6)
+
+
 def test_search_whose_trials_all_fail_raises(tmp_path, digits_float, monkeypatch):
     x, y = digits_float
 

@@ -390,6 +390,9 @@ class MorphismTuner(keras_tuner.Tuner):
             raise ValueError(f"task must be 'classification' or 'regression', got {task!r}.")
         if distribution_strategy == "auto":
             distribution_strategy = default_strategy()
+        # Whether classification labels are one-hot (the loss depends on it); set by search()
+        # and kept in the tuner's state, as keras-tuner may reload that state just below.
+        self.one_hot_labels = False
         super().__init__(oracle=oracle, hypermodel=None,
                          distribution_strategy=distribution_strategy, **kwargs)
         self.task, self.learning_rate, self.batch_size = task, learning_rate, batch_size
@@ -422,6 +425,7 @@ class MorphismTuner(keras_tuner.Tuner):
             self.oracle.configure(*infer_problem(x, y, self.task), preprocessing=self.preprocessing)
             self.oracle.start_clock(time_limit)
             self.oracle.save()
+        self.one_hot_labels = self.task == "classification" and np.ndim(y) == 2 and np.shape(y)[1] > 1
         super().search(x, y, **kwargs)
 
     def on_search_end(self) -> None:
@@ -442,15 +446,13 @@ class MorphismTuner(keras_tuner.Tuner):
     def compile_model(self, model, learning_rate: Any = None) -> None:
         """Compile for this task with Adam (``learning_rate``: a float or a schedule)."""
         if self.task == "classification":
-            loss = "categorical_crossentropy" if model.output_shape[-1] > 1 and self._one_hot \
+            loss = "categorical_crossentropy" if self.one_hot_labels \
                 else "sparse_categorical_crossentropy"
             metrics = ["accuracy"]
         else:
             loss, metrics = "mean_squared_error", ["mean_absolute_error"]
         model.compile(optimizer=keras.optimizers.Adam(learning_rate or self.learning_rate),
                       loss=self.loss or loss, metrics=self.metrics or metrics)
-
-    _one_hot = False
 
     def _inherits(self, trial) -> bool:
         """Whether the trial starts from its parent's trained weights."""
@@ -483,7 +485,6 @@ class MorphismTuner(keras_tuner.Tuner):
                   epochs: int = 10, batch_size: int | None = None, callbacks=None,
                   verbose: int = 0, **fit_kwargs) -> dict:
         values = trial.hyperparameters.values
-        self._one_hot = self.task == "classification" and np.ndim(y) == 2 and np.shape(y)[1] > 1
         if validation_data is None and not validation_split:
             validation_split = 0.2
         batch_size = batch_size or self.batch_size
@@ -571,6 +572,13 @@ class MorphismTuner(keras_tuner.Tuner):
         model.load_weights(self._get_checkpoint_fname(trial.trial_id))
         self.compile_model(model)
         return model
+
+    def get_state(self) -> dict:
+        return {**super().get_state(), "one_hot_labels": self.one_hot_labels}
+
+    def set_state(self, state: dict) -> None:
+        super().set_state(state)
+        self.one_hot_labels = bool(state.get("one_hot_labels", False))
 
     def save(self) -> None:
         io.write_json(self._get_tuner_fname(), self.get_state())
