@@ -359,7 +359,7 @@ def run_kerasauto(bench: Bench, clock: Clock, result: Result, inherit_weights: b
     )
     result["notes"].append(
         f"augmentation={'+'.join(augmentation)} (augment_search='auto': children of a parent whose"
-        " val_loss reached 2x its training loss are augmented; the final fit continues the best"
+        " val_loss reached 3x its training loss are augmented; the final fit continues the best"
         " trial's weights on the same kind of data)"
     )
     poller = TrialPoller(lambda: _nested(clf, "tuner", "oracle"), clock)
