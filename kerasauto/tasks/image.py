@@ -37,7 +37,8 @@ MAX_FINAL_EPOCHS = 10_000
 #: Seconds final_fit keeps, within its time limit, for writing the final model.
 SAVE_SECONDS = 1.0
 PREDICT_BATCH_SIZE = 256
-TIMED_PREDICTION_SECONDS = 0.2  # final_fit times this much prediction to budget the test's
+#: final_fit times at least this much prediction to budget its evaluation of the test data.
+TIMED_PREDICTION_SECONDS = 0.2
 TASK_FILE = "kerasauto_task.json"
 FINAL_DIR = "final_model"
 
