@@ -338,11 +338,16 @@ def last_metric(trial, name: str) -> float | None:
     return trial.metrics.get_last_value(name) if trial.metrics.exists(name) else None
 
 
+def is_one_hot(y) -> bool:
+    """Whether classification labels ``y`` are one-hot rows (2-D, more than one column)."""
+    return np.ndim(y) == 2 and np.shape(y)[1] > 1
+
+
 def infer_problem(x, y, task: str) -> tuple[tuple[int, ...], int, str]:
     """(input shape, number of outputs, head) from numpy training data."""
     y = np.asarray(y)
     if task == "classification":
-        if y.ndim == 2 and y.shape[1] > 1:
+        if is_one_hot(y):
             return tuple(x.shape[1:]), int(y.shape[1]), "softmax"
         return tuple(x.shape[1:]), int(np.max(y)) + 1, "softmax"
     return tuple(x.shape[1:]), int(1 if y.ndim == 1 else y.shape[1]), "linear"
@@ -425,7 +430,7 @@ class MorphismTuner(keras_tuner.Tuner):
             self.oracle.configure(*infer_problem(x, y, self.task), preprocessing=self.preprocessing)
             self.oracle.start_clock(time_limit)
             self.oracle.save()
-        self.one_hot_labels = self.task == "classification" and np.ndim(y) == 2 and np.shape(y)[1] > 1
+        self.one_hot_labels = self.task == "classification" and is_one_hot(y)
         super().search(x, y, **kwargs)
 
     def on_search_end(self) -> None:

@@ -1,0 +1,62 @@
+"""Re-run kerasauto's final fit of a finished benchmark run, with or without augmentation.
+
+A diagnosis, like ``evaluate_trials.py``: it answers "would the final fit have done better from
+another trial, or on other data?" without re-running the search. The run's project is copied
+first, so the benchmark's own final model is left as it was::
+
+    python benchmarks/refit_final.py /tmp/kerasauto-bench-XXXX --seconds 900 --augment
+    python benchmarks/refit_final.py /tmp/kerasauto-bench-XXXX --seconds 900 --augment --trial 0004
+
+Prints one JSON line: the trial continued, whether augmented, epochs, seconds, test accuracy.
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import shutil
+import tempfile
+import time
+
+import numpy as np
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("workdir", help="a benchmark work directory (holds split.npz)")
+    parser.add_argument("--seconds", type=float, required=True, help="final_fit's time_limit")
+    parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
+                        help="train on augmented images (default: final_fit's own rule)")
+    parser.add_argument("--trial", default=None, help="continue this trial id, not the best")
+    args = parser.parse_args()
+
+    projects = glob.glob(os.path.join(args.workdir, "kerasauto-*"))
+    if len(projects) != 1:
+        raise SystemExit(f"expected one kerasauto-* directory in {args.workdir}, found {projects}")
+    split = np.load(os.path.join(args.workdir, "split.npz"))
+    dataset = "digits" if split["x_train"].shape[1] == 8 else "fashion"
+
+    from kerasauto import ImageClassifier
+
+    with tempfile.TemporaryDirectory() as scratch:
+        copy = os.path.join(scratch, "project")
+        shutil.copytree(projects[0], copy)
+        clf = ImageClassifier(verbose=True, seed=0, directory=copy, project_name=f"bench_{dataset}",
+                              augmentation=("translate",) if dataset == "digits" else ("translate", "flip"))
+        if args.trial is not None:
+            chosen = clf._ensure_tuner().oracle.trials[args.trial]
+            clf._best_trial = lambda: chosen  # a diagnosis only: final_fit has no public choice
+        started = time.time()
+        history = clf.final_fit(np.concatenate([split["x_train"], split["x_val"]]),
+                                np.concatenate([split["y_train"], split["y_val"]]),
+                                split["x_test"], split["y_test"], time_limit=args.seconds,
+                                augment=args.augment)
+        print(json.dumps({"trial": clf._best_trial().trial_id, "augment": args.augment,
+                          "epochs": len(history.history["loss"]),
+                          "seconds": round(time.time() - started, 1),
+                          "test_accuracy": history.history["test_score"][0]}))
+
+
+if __name__ == "__main__":
+    main()
