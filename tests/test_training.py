@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 import kerasauto
-from kerasauto.engine.callbacks import BestEpochKeeper, StepTimer, WallClockCosine
+from kerasauto.engine import callbacks as callbacks_module
+from kerasauto.engine.callbacks import BestEpochKeeper, Deadline, StepTimer, WallClockCosine
 from kerasauto.preprocessing import training_dataset
 from kerasauto.tuners.network_morphism import trial_graph
 
@@ -202,3 +203,45 @@ def test_augmentation_follows_the_parents_overfitting(tmp_path, parent_augmented
     seed = keras_tuner.engine.trial.Trial(keras_tuner.HyperParameters(), trial_id="seed")
     assert tuner._should_augment(child) is expected
     assert tuner._should_augment(seed) is False
+
+
+class FakeClock(keras.callbacks.Callback):
+    """Moves a fake ``time.time()`` on: ``per_batch`` seconds a batch, ``validation`` per pass."""
+
+    def __init__(self, per_batch: float, validation: float):
+        super().__init__()
+        self.now, self.per_batch, self.validation = 0.0, per_batch, validation
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.now += self.per_batch
+
+    def on_test_end(self, logs=None):
+        self.now += self.validation
+
+
+def _fit_by_the_fake_clock(monkeypatch, deadline: Deadline, clock: FakeClock):
+    monkeypatch.setattr(callbacks_module.time, "time", lambda: clock.now)
+    x, y = np.random.default_rng(0).normal(size=(40, 4)), np.arange(40) % 2
+    # The clock runs first, so the deadline sees the time each batch and validation ended at.
+    return _tiny_model().fit(x, y, batch_size=8, epochs=5, validation_data=(x, y), verbose=0,
+                             callbacks=[clock, deadline]).history
+
+
+@pytest.mark.parametrize("min_epoch_fraction", [0.0, 0.5])
+def test_no_epoch_starts_after_validation_passed_the_deadline(monkeypatch, min_epoch_fraction):
+    """Else a last 'epoch' of one batch is kept and reports that batch's loss as the epoch's."""
+    # Epoch 1 trains 5 batches to t=5 (deadline 8), then validation runs to t=10.
+    history = _fit_by_the_fake_clock(monkeypatch, Deadline(8.0, min_epoch_fraction),
+                                     FakeClock(per_batch=1.0, validation=5.0))
+    assert len(history["loss"]) == 1
+
+
+def test_a_trial_does_not_start_an_epoch_it_could_not_half_finish(monkeypatch):
+    """Epochs take 10 s (5 batches + validation): from t=20, 4 s left is under half an epoch."""
+    half = _fit_by_the_fake_clock(monkeypatch, Deadline(24.0, min_epoch_fraction=0.5),
+                                  FakeClock(per_batch=1.0, validation=5.0))
+    assert len(half["loss"]) == 2
+    # Without the fraction the third epoch starts and is cut after 4 of its 5 batches.
+    cut = _fit_by_the_fake_clock(monkeypatch, Deadline(24.0),
+                                 FakeClock(per_batch=1.0, validation=5.0))
+    assert len(cut["loss"]) == 3

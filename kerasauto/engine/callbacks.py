@@ -9,15 +9,36 @@ import numpy as np
 
 
 class Deadline(keras.callbacks.Callback):
-    """Stops training at a wall-clock time (checked after every batch); the epoch still validates."""
+    """Stops training at a wall-clock time; an epoch cut short still validates.
 
-    def __init__(self, deadline: float | None):
+    Checked after every batch, and after every epoch so that no epoch starts past the deadline
+    (when validation crossed it, the next epoch would otherwise run one batch and validate again,
+    reporting that one batch's loss and accuracy as the epoch's). With ``min_epoch_fraction``,
+    an epoch starts only if that fraction of the previous epoch's duration is left: the epochs a
+    trial reports, and keeps, are then means over at least that share of the data.
+    """
+
+    def __init__(self, deadline: float | None, min_epoch_fraction: float = 0.0):
         super().__init__()
         self.deadline = deadline or None
+        self.min_epoch_fraction = min_epoch_fraction
         self.reached = False
+        self._epoch_started = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_started = time.time()
 
     def on_train_batch_end(self, batch, logs=None):
         if self.deadline and time.time() >= self.deadline:
+            self.reached = True
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not self.deadline:
+            return
+        now = time.time()
+        last_epoch = now - self._epoch_started if self._epoch_started is not None else 0.0
+        if now + self.min_epoch_fraction * last_epoch >= self.deadline:
             self.reached = True
             self.model.stop_training = True
 

@@ -46,6 +46,11 @@ MIN_SECONDS_LEFT = 1.0
 MIN_EPOCHS_PER_TRIAL = 3
 #: ...but a proposal may always cost this much more than the cheapest trained architecture.
 MIN_COST_GROWTH = 1.25
+#: A trial starts another epoch only if half an epoch's time is left before its deadline, so the
+#: epoch it keeps reports means over at least half of the data (not the last batch's loss,
+#: which the over-fitting rule of ``augment_loss_ratio`` would read), and near the deadline the
+#: learning rate is ~0 anyway.
+MIN_LAST_EPOCH_FRACTION = 0.5
 
 
 class NetworkMorphismOracle(keras_tuner.Oracle):
@@ -498,7 +503,9 @@ class MorphismTuner(keras_tuner.Tuner):
         deadlines = [d for d in (values.get("deadline") or 0.0,
                                  time.time() + values["trial_seconds"] if values.get("trial_seconds") else 0.0)
                      if d]
-        deadline, nan_guard = Deadline(min(deadlines) if deadlines else None), NanGuard()
+        deadline = Deadline(min(deadlines) if deadlines else None,
+                            min_epoch_fraction=MIN_LAST_EPOCH_FRACTION)
+        nan_guard = NanGuard()
         timer = StepTimer()
         all_callbacks = self._deepcopy_callbacks(callbacks or []) + [
             keras.callbacks.EarlyStopping(monitor="val_loss", patience=self.patience),
