@@ -104,6 +104,41 @@ def test_reloaded_oracle_breaks_ties_by_creation_order(searched, tmp_path, monke
     assert again.oracle.get_best_trials(1)[0].trial_id == ids[0]
 
 
+def _reloaded_oracle(searched, tmp_path):
+    """A copy of the searched project's oracle, to change without touching the fixture."""
+    import shutil
+
+    tuner, _ = searched
+    shutil.copytree(tuner.project_dir, tmp_path / "p")
+    oracle = kerasauto.NetworkMorphismOracle(objective="val_accuracy", max_trials=60, seed=1)
+    kerasauto.MorphismTuner(oracle=oracle, directory=str(tmp_path), project_name="p")
+    return oracle
+
+
+@pytest.mark.parametrize("left, share", [(30.0, 10.0), (14.0, 14.0), (9.0, 9.0)])
+def test_the_last_trial_takes_the_time_left_rather_than_leave_a_stub(searched, tmp_path,
+                                                                   monkeypatch, left, share):
+    """Trials of 10 s: with 14 s left the next trial gets 14 s, not 10 s and a 4 s stub after it."""
+    oracle = _reloaded_oracle(searched, tmp_path)
+    oracle.trial_seconds = 10.0
+    monkeypatch.setattr(oracle, "seconds_left", lambda: left)
+    proposal = oracle.populate_space("0099")
+    assert proposal["status"] == "RUNNING"
+    assert proposal["values"]["trial_seconds"] == pytest.approx(share)
+
+
+def test_no_trial_starts_that_could_not_train_one_epoch(searched, tmp_path, monkeypatch):
+    """The time goes to final_fit instead (a 25-min run ended on a 17 s trial of 40 s epochs)."""
+    oracle = _reloaded_oracle(searched, tmp_path)
+    oracle.trial_seconds = 200.0
+    for extra, trial in enumerate(oracle.trials.values()):
+        trial.metrics.update("epoch_seconds", 40.0 + extra, step=99)  # as measured on Fashion
+    monkeypatch.setattr(oracle, "seconds_left", lambda: 17.0)
+    assert oracle.populate_space("0099")["status"] == "STOPPED"
+    monkeypatch.setattr(oracle, "seconds_left", lambda: 50.0)
+    assert oracle.populate_space("0099")["status"] == "RUNNING"
+
+
 def test_reloaded_oracle_continues_to_max_trials(searched, digits_float):
     tuner, (xv, yv) = searched
     x, y = digits_float

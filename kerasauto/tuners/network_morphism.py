@@ -51,6 +51,9 @@ MIN_COST_GROWTH = 1.25
 #: which the over-fitting rule of ``augment_loss_ratio`` would read), and near the deadline the
 #: learning rate is ~0 anyway.
 MIN_LAST_EPOCH_FRACTION = 0.5
+#: With a time limit, a trial that would leave less than this many trial shares takes all the
+#: time left (trials end early by up to half an epoch, and that time must not become a stub).
+LAST_TRIAL_SHARES = 1.5
 
 
 class NetworkMorphismOracle(keras_tuner.Oracle):
@@ -140,7 +143,7 @@ class NetworkMorphismOracle(keras_tuner.Oracle):
         if trial.status == TrialStatus.RUNNING and values.get("deadline") != float(self.deadline or 0.0):
             # A trial re-run after a crash carries the old search's deadline: give it this one's.
             values["deadline"] = float(self.deadline or 0.0)
-            values["trial_seconds"] = float(self.trial_seconds or 0.0)
+            values["trial_seconds"] = self._trial_share()
             self._save_trial(trial)
         return trial
 
@@ -151,6 +154,8 @@ class NetworkMorphismOracle(keras_tuner.Oracle):
             graph = Graph.from_json(self.pending_seeds.pop(0))
             return self._values(graph, parent="", ops=[])
         completed = self._completed_trials()
+        if completed and self.seconds_left() < self._shortest_epoch(completed):
+            return {"status": TrialStatus.STOPPED}  # no child could train an epoch: end the search
         if not completed:
             # Seeds still training elsewhere: wait; every seed failed (out of memory, say): try a
             # smaller one; nothing left to try: give up.
@@ -168,9 +173,26 @@ class NetworkMorphismOracle(keras_tuner.Oracle):
     def _values(self, graph: Graph, parent: str, ops: list[dict]) -> dict:
         values = {"architecture": graph.to_json(), "parent_trial_id": parent,
                   "ops": json.dumps(ops), "num_params": int(graph.num_params()),
-                  "deadline": float(self.deadline or 0.0), "trial_seconds": float(self.trial_seconds or 0.0),
+                  "deadline": float(self.deadline or 0.0), "trial_seconds": self._trial_share(),
                   "init_seed": int(self.seed + len(self.trials))}
         return {"status": TrialStatus.RUNNING, "values": values}
+
+    def _trial_share(self) -> float:
+        """Seconds the next trial may train (0: no limit); the last one takes what is left.
+
+        With less than 1.5 shares left, the trial takes all of it, rather than leaving a stub too
+        short for a child to catch up with its parent.
+        """
+        if not self.trial_seconds:
+            return 0.0
+        left = self.seconds_left()
+        return float(left if left < LAST_TRIAL_SHARES * self.trial_seconds else self.trial_seconds)
+
+    @staticmethod
+    def _shortest_epoch(completed: Sequence) -> float:
+        """Seconds of the cheapest epoch any completed trial measured (0 if none did)."""
+        seconds = [last_metric(t, "epoch_seconds") for t in completed]
+        return min((s for s in seconds if s), default=0.0)
 
     def _completed_trials(self) -> list:
         return [t for t in self.trials.values() if t.status == TrialStatus.COMPLETED
