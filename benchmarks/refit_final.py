@@ -16,10 +16,16 @@ import glob
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 
-import numpy as np
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repository
+
+import numpy as np  # noqa: E402
+
+from harness import load_split  # noqa: E402
+from systems import kerasauto_augmentation  # noqa: E402
 
 
 def main() -> None:
@@ -34,8 +40,8 @@ def main() -> None:
     projects = glob.glob(os.path.join(args.workdir, "kerasauto-*"))
     if len(projects) != 1:
         raise SystemExit(f"expected one kerasauto-* directory in {args.workdir}, found {projects}")
-    split = np.load(os.path.join(args.workdir, "split.npz"))
-    dataset = "digits" if split["x_train"].shape[1] == 8 else "fashion"
+    split, meta = load_split(os.path.join(args.workdir, "split.npz"))
+    dataset = meta["dataset"]
 
     from kerasauto import ImageClassifier
 
@@ -43,7 +49,7 @@ def main() -> None:
         copy = os.path.join(scratch, "project")
         shutil.copytree(projects[0], copy)
         clf = ImageClassifier(verbose=True, seed=0, directory=copy, project_name=f"bench_{dataset}",
-                              augmentation=("translate",) if dataset == "digits" else ("translate", "flip"))
+                              augmentation=kerasauto_augmentation(dataset))
         if args.trial is not None:
             chosen = clf._ensure_tuner().oracle.trials[args.trial]
             clf._best_trial = lambda: chosen  # a diagnosis only: final_fit has no public choice

@@ -338,6 +338,11 @@ def _count_params(clf: Any) -> int | None:
     return None
 
 
+def kerasauto_augmentation(dataset: str) -> tuple[str, ...]:
+    """The same augmentation as the hand-written CNN: flips only where mirrored images are valid."""
+    return ("translate",) if dataset == "digits" else ("translate", "flip")
+
+
 def run_kerasauto(bench: Bench, clock: Clock, result: Result, inherit_weights: bool = True) -> None:
     """Network-morphism search with ``kerasauto.ImageClassifier``, then its final fit.
 
@@ -347,8 +352,7 @@ def run_kerasauto(bench: Bench, clock: Clock, result: Result, inherit_weights: b
     """
     from kerasauto import ImageClassifier
 
-    # The same augmentation as the hand-written CNN: flips only where mirrored images are valid.
-    augmentation = ("translate",) if bench.dataset == "digits" else ("translate", "flip")
+    augmentation = kerasauto_augmentation(bench.dataset)
     clf = ImageClassifier(
         verbose=True,
         seed=bench.seed,

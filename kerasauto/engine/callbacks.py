@@ -23,24 +23,21 @@ class Deadline(keras.callbacks.Callback):
         self.deadline = deadline or None
         self.min_epoch_fraction = min_epoch_fraction
         self.reached = False
-        self._epoch_started = None
+        self._epoch_started = 0.0
+
+    def _stop_if_within(self, seconds: float) -> None:
+        if self.deadline and time.time() + seconds >= self.deadline:
+            self.reached = True
+            self.model.stop_training = True
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_started = time.time()
 
     def on_train_batch_end(self, batch, logs=None):
-        if self.deadline and time.time() >= self.deadline:
-            self.reached = True
-            self.model.stop_training = True
+        self._stop_if_within(0.0)
 
     def on_epoch_end(self, epoch, logs=None):
-        if not self.deadline:
-            return
-        now = time.time()
-        last_epoch = now - self._epoch_started if self._epoch_started is not None else 0.0
-        if now + self.min_epoch_fraction * last_epoch >= self.deadline:
-            self.reached = True
-            self.model.stop_training = True
+        self._stop_if_within(self.min_epoch_fraction * (time.time() - self._epoch_started))
 
 
 class NanGuard(keras.callbacks.Callback):

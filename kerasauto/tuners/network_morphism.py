@@ -180,8 +180,8 @@ class NetworkMorphismOracle(keras_tuner.Oracle):
     def _trial_share(self) -> float:
         """Seconds the next trial may train (0: no limit); the last one takes what is left.
 
-        With less than 1.5 shares left, the trial takes all of it, rather than leaving a stub too
-        short for a child to catch up with its parent.
+        With less than ``LAST_TRIAL_SHARES`` shares left, the trial takes all of it, rather than
+        leaving a stub too short for a child to catch up with its parent.
         """
         if not self.trial_seconds:
             return 0.0
