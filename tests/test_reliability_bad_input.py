@@ -482,7 +482,6 @@ def test_warm_restart_factor_is_validated(tmp_path, value):
 
 
 @pytest.mark.parametrize("value", [-1, -0.5, math.inf, math.nan, "ten", True])
-def test_augment_loss_ratio_is_validated(tmp_path, value):
-    oracle = kerasauto.NetworkMorphismOracle(max_trials=1)
-    check_refused(lambda: MorphismTuner(oracle=oracle, directory=str(tmp_path),
-                                        augment_loss_ratio=value), "augment_loss_ratio")
+def test_augment_loss_ratio_is_validated(value):
+    check_refused(lambda: kerasauto.NetworkMorphismOracle(max_trials=1, augment_loss_ratio=value),
+                  "augment_loss_ratio")

@@ -139,6 +139,43 @@ def test_no_trial_starts_that_could_not_train_one_epoch(searched, tmp_path, monk
     assert oracle.populate_space("0099")["status"] == "RUNNING"
 
 
+def _report(trial, **metrics) -> None:
+    """Make ``trial`` report ``metrics`` as its latest values."""
+    for name, value in metrics.items():
+        steps = trial.metrics.get_history(name) if trial.metrics.exists(name) else []
+        trial.metrics.update(name, value, step=max((o.step for o in steps), default=0) + 1)
+
+
+def test_the_search_commits_to_augmented_data_once_a_trial_overfits(searched, tmp_path):
+    """Plain data until a trial memorises its data; then new trials augment, morphs grow from
+    augmented trials only, and an augmented trial ranks first though plain ones score higher."""
+    oracle = _reloaded_oracle(searched, tmp_path)
+    oracle.augment_loss_ratio = 3.0
+    by_score = oracle.get_best_trials(6)
+    for trial in by_score:
+        _report(trial, augmented=0.0, loss=0.30, val_loss=0.33)  # all generalise
+    assert oracle.populate_space("0099")["values"]["augment"] is False
+    _report(by_score[-1], loss=0.01, val_loss=0.09)  # the worst trial memorised its data
+    assert oracle.populate_space("0099")["values"]["augment"] is True
+    assert oracle.get_best_trials(6) == by_score  # no augmented trial to prefer yet
+    augmented = by_score[2]
+    _report(augmented, augmented=1.0)
+    assert oracle.get_best_trials(1) == [augmented]
+    assert oracle.get_best_trials(6) == [augmented] + [t for t in by_score if t is not augmented]
+    proposal = oracle.populate_space("0099")["values"]
+    assert proposal["parent_trial_id"] == augmented.trial_id
+    assert proposal["augment"] is True
+
+
+def test_without_a_loss_ratio_every_trial_augments_and_scores_rank(searched, tmp_path):
+    oracle = _reloaded_oracle(searched, tmp_path)
+    oracle.augment_loss_ratio = 0.0
+    by_score = oracle.get_best_trials(6)
+    _report(by_score[-1], augmented=1.0)  # ignored: nothing to commit to
+    assert oracle.populate_space("0099")["values"]["augment"] is True
+    assert oracle.get_best_trials(6)[-1] is by_score[-1]
+
+
 def test_reloaded_oracle_continues_to_max_trials(searched, digits_float):
     tuner, (xv, yv) = searched
     x, y = digits_float

@@ -151,10 +151,10 @@ def test_time_limited_search_sizes_proposals_by_measured_speed(tmp_path, digits_
 
 
 def _translating_tuner(tmp_path, ratio: float, max_trials: int = 1):
-    """A tuner that augments by translation as ``augment_loss_ratio=ratio`` decides."""
-    oracle = kerasauto.NetworkMorphismOracle(max_trials=max_trials, seed=0)
+    """A tuner that augments by translation as the oracle's ``augment_loss_ratio=ratio`` decides."""
+    oracle = kerasauto.NetworkMorphismOracle(max_trials=max_trials, seed=0, augment_loss_ratio=ratio)
     return kerasauto.MorphismTuner(oracle=oracle, directory=str(tmp_path), project_name="p",
-                                   augmentation=("translate",), augment_loss_ratio=ratio)
+                                   augmentation=("translate",))
 
 
 def _search_300_digits(tuner, digits, epochs: int) -> list:
@@ -179,30 +179,6 @@ def test_children_of_an_overfitting_parent_are_augmented(tmp_path, digits, ratio
     assert val_loss >= 2.0 * loss, "the seed was expected to over-fit 300 images"
     assert seed.metrics.get_last_value("augmented") == 0.0
     assert child.metrics.get_last_value("augmented") == expected
-
-
-@pytest.mark.parametrize("parent_augmented, loss, val_loss, expected", [
-    (0.0, 0.30, 0.33, False),  # plain parent that still generalises: stay on plain images
-    (0.0, 0.01, 0.09, True),  # plain parent that memorised its data: augment
-    (1.0, 0.30, 0.25, True),  # augmented lineage: stays augmented whatever its losses
-])
-def test_augmentation_follows_the_parents_overfitting(tmp_path, parent_augmented, loss,
-                                                      val_loss, expected):
-    import keras_tuner
-
-    tuner = _translating_tuner(tmp_path, 3.0)
-    oracle = tuner.oracle
-    parent = keras_tuner.engine.trial.Trial(keras_tuner.HyperParameters(), trial_id="parent")
-    for name, value in (("augmented", parent_augmented), ("loss", loss), ("val_loss", val_loss)):
-        parent.metrics.register(name)
-        parent.metrics.update(name, value)
-    oracle.trials["parent"] = parent
-    child_values = keras_tuner.HyperParameters()
-    child_values.Fixed("parent_trial_id", "parent")
-    child = keras_tuner.engine.trial.Trial(child_values, trial_id="child")
-    seed = keras_tuner.engine.trial.Trial(keras_tuner.HyperParameters(), trial_id="seed")
-    assert tuner._should_augment(child) is expected
-    assert tuner._should_augment(seed) is False
 
 
 class FakeClock(keras.callbacks.Callback):

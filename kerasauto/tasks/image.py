@@ -28,9 +28,10 @@ from kerasauto.tuners.network_morphism import (MorphismTuner, NetworkMorphismOra
 
 DEFAULT_MAX_TRIALS = 10
 DEFAULT_EPOCHS = 20
-#: With augment_search="auto", children of a parent whose validation loss reached this many times
-#: its training loss train on augmented images (plain seeds on 1 200 digits: ~15x; Fashion-MNIST
-#: lineages at 25-60 min: 1.1-2.2x, and augmenting them lost accuracy; benchmarks/RESULTS.md).
+#: With augment_search="auto", the search trains on augmented images once a trial's validation
+#: loss reached this many times its training loss (plain seeds on 1 200 digits: ~15x;
+#: Fashion-MNIST: 1.1-2.4x until a lineage reaches ~530k parameters, and augmenting those lost
+#: accuracy; then 5-7x; benchmarks/RESULTS.md). See NetworkMorphismOracle's augment_loss_ratio.
 AUTO_AUGMENT_LOSS_RATIO = 3.0
 #: Upper bound on epochs when final_fit trains until a time limit.
 MAX_FINAL_EPOCHS = 10_000
@@ -100,7 +101,9 @@ class _ImageEstimator:
     def _make_tuner(self, time_limit: float | None) -> MorphismTuner:
         max_trials = self.max_trials or (None if time_limit else DEFAULT_MAX_TRIALS)
         oracle = NetworkMorphismOracle(objective=self.objective, max_trials=max_trials,
-                                       seed=self.seed, max_params=self.max_model_size)
+                                       seed=self.seed, max_params=self.max_model_size,
+                                       augment_loss_ratio=AUTO_AUGMENT_LOSS_RATIO
+                                       if isinstance(self.augment_search, str) else 0)
         with self._quiet():
             tuner = MorphismTuner(oracle=oracle, task=self.task, directory=self.directory,
                                   project_name=self.project_name, overwrite=self.overwrite,
@@ -108,9 +111,7 @@ class _ImageEstimator:
                                   distribution_strategy=self.distribution_strategy,
                                   preprocessing=self.meta["preprocessing"],
                                   inherit_weights=self.inherit_weights,
-                                  augmentation=self.augmentation if self.augment_search else (),
-                                  augment_loss_ratio=AUTO_AUGMENT_LOSS_RATIO
-                                  if isinstance(self.augment_search, str) else 0)
+                                  augmentation=self.augmentation if self.augment_search else ())
         self.overwrite = False  # Only the first search of this object starts over.
         return tuner
 

@@ -40,6 +40,8 @@ from kerasauto.preprocessing import training_dataset
 TrialStatus = trial_module.TrialStatus
 #: Substrings of a failed trial's message that mean it ran out of memory.
 OOM_MARKERS = ("ResourceExhausted", "out of memory", "OOM")
+#: Training-loss floor of the over-fitting test (a loss of 0 would make every ratio infinite).
+MIN_TRAINING_LOSS = 1e-12
 #: A search stops proposing when less than this many seconds remain.
 MIN_SECONDS_LEFT = 1.0
 #: With a time limit, a proposal must train at least this many epochs in a trial's time share.
@@ -75,6 +77,15 @@ class NetworkMorphismOracle(keras_tuner.Oracle):
             continue from trained weights, so short trials still add up along a lineage. Trials
             report what an epoch cost, and proposals are kept cheap enough (in multiply-adds)
             to train ``MIN_EPOCHS_PER_TRIAL`` epochs in that time.
+        augment_loss_ratio: when trials train on augmented data (the tuner's ``augmentation``).
+            ``0``: every trial. Otherwise trials train on plain data until one over-fits (its
+            validation loss reaches this many times its training loss); from then on the
+            search is committed to augmented data: every new trial trains on it, morphs grow
+            only from trials that trained on it (once there are some), and they rank above plain
+            trials in ``get_best_trials``. Weights that still generalise learn faster on plain
+            data, and an augmented trial scores below a plain one for its first epochs; left to
+            that comparison, searches kept returning to the plain trial and its lineage never
+            accumulated the augmented training that pays later (``benchmarks/RESULTS.md``).
     """
 
     def __init__(self, objective: Any = "val_accuracy", max_trials: int | None = 20,
@@ -82,7 +93,8 @@ class NetworkMorphismOracle(keras_tuner.Oracle):
                  seed_architectures: Sequence[Graph] | None = None,
                  max_params: int = 3_000_000, max_depth: int = 24, max_width: int = 512,
                  beta: float = 2.5, trials_per_budget: int = 6,
-                 max_consecutive_failed_trials: int = 3, **kwargs):
+                 augment_loss_ratio: float = 0.0, max_consecutive_failed_trials: int = 3,
+                 **kwargs):
         super().__init__(objective=objective, max_trials=max_trials, seed=seed,
                          max_consecutive_failed_trials=max_consecutive_failed_trials, **kwargs)
         if seed is not None:  # keras-tuner replaces a seed of 0 by a random one
@@ -93,6 +105,7 @@ class NetworkMorphismOracle(keras_tuner.Oracle):
         self.max_params, self.max_depth, self.max_width = int(max_params), max_depth, max_width
         self.beta = beta
         self.trials_per_budget = trials_per_budget
+        self.augment_loss_ratio = check_non_negative_float(augment_loss_ratio, "augment_loss_ratio")
         self.trial_seconds: float | None = None
         self.schedule = AnnealingSchedule()
         self.problem: dict | None = None
@@ -174,8 +187,36 @@ class NetworkMorphismOracle(keras_tuner.Oracle):
         values = {"architecture": graph.to_json(), "parent_trial_id": parent,
                   "ops": json.dumps(ops), "num_params": int(graph.num_params()),
                   "deadline": float(self.deadline or 0.0), "trial_seconds": self._trial_share(),
-                  "init_seed": int(self.seed + len(self.trials))}
+                  "init_seed": int(self.seed + len(self.trials)),
+                  "augment": self.committed_to_augmentation()}
         return {"status": TrialStatus.RUNNING, "values": values}
+
+    # ------------------------------------------------------------------ augmented data
+    def committed_to_augmentation(self) -> bool:
+        """Whether new trials train on augmented data (see ``augment_loss_ratio``)."""
+        if not self.augment_loss_ratio:
+            return True
+        return any(trained_augmented(t) or self._overfitted(t) for t in self._completed_trials())
+
+    def _overfitted(self, trial) -> bool:
+        loss, val_loss = last_metric(trial, "loss"), last_metric(trial, "val_loss")
+        if loss is None or val_loss is None:
+            return False
+        return bool(val_loss >= self.augment_loss_ratio * max(loss, MIN_TRAINING_LOSS))
+
+    def _prefers_augmented(self) -> bool:
+        """Whether augmented trials come first (committed by over-fitting, not by ratio 0)."""
+        return bool(self.augment_loss_ratio) and self.committed_to_augmentation()
+
+    def _augmented_first(self, trials: list) -> list:
+        """``trials`` in the same order, but augmented ones first once the search is committed."""
+        if not self._prefers_augmented():
+            return trials
+        return sorted(trials, key=lambda t: not trained_augmented(t))  # sorted() is stable
+
+    def get_best_trials(self, num_trials: int = 1) -> list:
+        """The best trials by score; once committed to augmented data, augmented trials first."""
+        return self._augmented_first(super().get_best_trials(len(self.trials)))[:num_trials]
 
     def _trial_share(self) -> float:
         """Seconds the next trial may train (0: no limit); the last one takes what is left.
@@ -242,9 +283,17 @@ class NetworkMorphismOracle(keras_tuner.Oracle):
         completed_ids = {t.trial_id for t in completed}
         known = [self._summary(t) for t in self.trials.values() if t.trial_id not in completed_ids]
         known_keys = {self._graph(t).architecture_key() for t in self.trials.values()}
-        roots = [(self._graph(t), t.trial_id) for t in completed]
+        roots = [(self._graph(t), t.trial_id) for t in self._growth_roots(completed)]
         return tree_search(roots, gp, known, known_keys, rng, self.limits(completed), self.beta,
                            self.schedule)
+
+    def _growth_roots(self, completed: list) -> list:
+        """The trials morphs may grow from: all, or the augmented ones once committed to them."""
+        if self._prefers_augmented():
+            augmented = [t for t in completed if trained_augmented(t)]
+            if augmented:
+                return augmented
+        return completed
 
     # ------------------------------------------------------------------ results
     def end_trial(self, trial) -> None:
@@ -365,6 +414,11 @@ def last_metric(trial, name: str) -> float | None:
     return trial.metrics.get_last_value(name) if trial.metrics.exists(name) else None
 
 
+def trained_augmented(trial) -> bool:
+    """Whether the trial trained on augmented data."""
+    return bool(last_metric(trial, "augmented"))
+
+
 def is_one_hot(y) -> bool:
     """Whether classification labels ``y`` are one-hot rows (2-D, more than one column)."""
     return np.ndim(y) == 2 and np.shape(y)[1] > 1
@@ -396,12 +450,8 @@ class MorphismTuner(keras_tuner.Tuner):
         distribution_strategy: a ``tf.distribute`` strategy; ``"auto"`` mirrors over all GPUs
             when there are several (found with ``tf.config``), else the default strategy.
         augmentation: augmentations of training images (names from
-            ``kerasauto.preprocessing.AUGMENTATIONS``), applied when ``x`` is an image array.
-        augment_loss_ratio: augment only children of a parent that over-fitted: one whose
-            validation loss was at least this many times its training loss (seeds train on plain
-            images). Weights that still generalise learn faster on plain images, and a child
-            switched to augmented data scores below its plain parent for many epochs; weights
-            that memorise their training data need augmentation. ``0`` augments every trial.
+            ``kerasauto.preprocessing.AUGMENTATIONS``), applied when ``x`` is an image array, to
+            the trials the oracle asks to augment (its ``augment_loss_ratio``).
         anneal: each trial decays the learning rate along a cosine to ~0 by its end (its time
             share or its epochs), so that every trial's score is that of a settled model.
         warm_restart_factor: children start their cosine at this fraction of ``learning_rate``
@@ -417,7 +467,7 @@ class MorphismTuner(keras_tuner.Tuner):
                  score_window: int = 1, distribution_strategy: Any = "auto",
                  preprocessing: Sequence[dict] | None = None, inherit_weights: bool = True,
                  augmentation: Sequence[str] = (), anneal: bool = True,
-                 warm_restart_factor: float = 0.3, augment_loss_ratio: float = 0.0, **kwargs):
+                 warm_restart_factor: float = 0.3, **kwargs):
         if task not in ("classification", "regression"):
             raise ValueError(f"task must be 'classification' or 'regression', got {task!r}.")
         if distribution_strategy == "auto":
@@ -434,7 +484,6 @@ class MorphismTuner(keras_tuner.Tuner):
         self.inherit_weights = inherit_weights
         self.augmentation, self.anneal = tuple(augmentation), anneal
         self.warm_restart_factor = check_fraction(warm_restart_factor, "warm_restart_factor")
-        self.augment_loss_ratio = check_non_negative_float(augment_loss_ratio, "augment_loss_ratio")
         self._waiting = False
         if not tf.io.gfile.exists(self._get_tuner_fname()):
             # keras-tuner reloads a project only if this file exists: write it before any trial.
@@ -534,7 +583,7 @@ class MorphismTuner(keras_tuner.Tuner):
             keeper, deadline, nan_guard, timer]
         x_sample = x[:512] if isinstance(x, np.ndarray) else None
         augmented = bool(x_sample is not None and x.ndim == 4 and self.augmentation
-                         and self._should_augment(trial))
+                         and values.get("augment", True))
         if augmented:
             if validation_data is None:  # keras' validation_split: the last part of the arrays
                 split = int(len(x) * (1 - validation_split))
@@ -578,21 +627,6 @@ class MorphismTuner(keras_tuner.Tuner):
             # What an epoch of this architecture costs here: the oracle sizes proposals by it.
             logs["epoch_seconds"] = timer.seconds_per_step() * steps_per_epoch
         return logs
-
-    def _should_augment(self, trial) -> bool:
-        """Whether the trial trains on augmented images (see ``augment_loss_ratio``)."""
-        if not self.augment_loss_ratio:
-            return True
-        parent_id = trial.hyperparameters.values.get("parent_trial_id")
-        if not parent_id:
-            return False
-        parent = self.oracle.get_trial(parent_id)
-        if last_metric(parent, "augmented"):
-            return True  # a lineage that switched to augmented data stays on it
-        loss, val_loss = last_metric(parent, "loss"), last_metric(parent, "val_loss")
-        if loss is None or val_loss is None:
-            return False
-        return bool(val_loss >= self.augment_loss_ratio * max(loss, 1e-12))
 
     # ------------------------------------------------------------------ files
     def save_model(self, trial_id: str, model, step: int = 0) -> None:
