@@ -362,9 +362,9 @@ def run_kerasauto(bench: Bench, clock: Clock, result: Result, inherit_weights: b
         augmentation=augmentation,
     )
     result["notes"].append(
-        f"augmentation={'+'.join(augmentation)} (augment_search='auto': children of a parent whose"
-        " val_loss reached 3x its training loss are augmented; the final fit continues the best"
-        " trial's weights on the same kind of data)"
+        f"augmentation={'+'.join(augmentation)} (augment_search='auto': once a trial's val_loss"
+        " reached 3x its training loss, the search commits to augmented data; the final fit"
+        " continues the best trial's weights on the same kind of data)"
     )
     poller = TrialPoller(lambda: _nested(clf, "tuner", "oracle"), clock)
     try:
