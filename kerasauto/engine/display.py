@@ -35,8 +35,9 @@ class TrialLineDisplay(Display):
         seconds = time.time() - self._started.get(trial.trial_id, time.time())
         best = self.oracle.get_best_trials(1)
         best_score = best[0].score if best and best[0].score is not None else float("nan")
+        best_id = best[0].trial_id if best else "-"
         score = "failed" if trial.score is None else f"{trial.score:.4f}"
         print(f"[kerasauto] trial {trial.trial_id} | parent {values.get('parent_trial_id') or '-'} | "
               f"{describe_ops(json.loads(values.get('ops', '[]')))} | "
               f"{values.get('num_params', '?')} params | {self.oracle.objective.name} {score} | "
-              f"{seconds:.0f}s | best {best_score:.4f}", flush=True)
+              f"{seconds:.0f}s | best {best_score:.4f} (trial {best_id})", flush=True)

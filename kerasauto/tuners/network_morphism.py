@@ -300,7 +300,11 @@ class NetworkMorphismOracle(keras_tuner.Oracle):
         if trial.status == TrialStatus.FAILED and any(m in (trial.message or "") for m in OOM_MARKERS):
             size = int(trial.hyperparameters.values.get("num_params", self.max_params))
             self.max_params = min(self.max_params, int(size * 0.75))
+        was_committed = self._prefers_augmented()
         super().end_trial(trial)
+        if self.verbose and not was_committed and self._prefers_augmented():
+            print(f"[kerasauto] trial {trial.trial_id} over-fitted its training data: the search "
+                  "goes on with augmented data only.", flush=True)
         # keras-tuner saves before it forgets the trial as ongoing: save again, or a resumed
         # search would run this finished trial once more.
         self.save()
