@@ -176,6 +176,22 @@ def test_without_a_loss_ratio_every_trial_augments_and_scores_rank(searched, tmp
     assert oracle.get_best_trials(6)[-1] is by_score[-1]
 
 
+def test_no_child_starts_that_could_not_train_one_epoch_of_its_parent(searched, tmp_path,
+                                                                      monkeypatch):
+    """Committed to augmented data, morphs grow from augmented trials only: a 60-min Fashion run
+    started a 41 s trial of 122 s epochs because the plain seed's epochs had taken 23 s."""
+    oracle = _reloaded_oracle(searched, tmp_path)
+    oracle.trial_seconds, oracle.augment_loss_ratio = 400.0, 3.0
+    by_score = oracle.get_best_trials(6)
+    for trial in by_score:
+        _report(trial, augmented=0.0, epoch_seconds=23.0)
+    _report(by_score[-1], augmented=1.0, epoch_seconds=110.0)
+    monkeypatch.setattr(oracle, "seconds_left", lambda: 41.5)
+    assert oracle.populate_space("0099")["status"] == "STOPPED"
+    monkeypatch.setattr(oracle, "seconds_left", lambda: 120.0)
+    assert oracle.populate_space("0099")["values"]["parent_trial_id"] == by_score[-1].trial_id
+
+
 def test_reloaded_oracle_continues_to_max_trials(searched, digits_float):
     tuner, (xv, yv) = searched
     x, y = digits_float

@@ -167,8 +167,9 @@ class NetworkMorphismOracle(keras_tuner.Oracle):
             graph = Graph.from_json(self.pending_seeds.pop(0))
             return self._values(graph, parent="", ops=[])
         completed = self._completed_trials()
-        if completed and self.seconds_left() < self._shortest_epoch(completed):
-            return {"status": TrialStatus.STOPPED}  # no child could train an epoch: end the search
+        if completed and self.seconds_left() < self._shortest_epoch(self._growth_roots(completed)):
+            # A morph costs at least its parent: no child could train an epoch, end the search.
+            return {"status": TrialStatus.STOPPED}
         if not completed:
             # Seeds still training elsewhere: wait; every seed failed (out of memory, say): try a
             # smaller one; nothing left to try: give up.
