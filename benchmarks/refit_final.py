@@ -6,6 +6,7 @@ first, so the benchmark's own final model is left as it was::
 
     python benchmarks/refit_final.py /tmp/kerasauto-bench-XXXX --seconds 900 --augment
     python benchmarks/refit_final.py /tmp/kerasauto-bench-XXXX --seconds 900 --augment --trial 0004
+    python benchmarks/refit_final.py /tmp/kerasauto-bench-XXXX --seconds 900 --learning-rate 3e-4
 
 Prints one JSON line: the trial continued, whether augmented, epochs, seconds, test accuracy.
 """
@@ -35,6 +36,8 @@ def main() -> None:
     parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                         help="train on augmented images (default: final_fit's own rule)")
     parser.add_argument("--trial", default=None, help="continue this trial id, not the best")
+    parser.add_argument("--learning-rate", type=float, default=1e-3,
+                        help="the rate the final fit starts from (the search's own is 1e-3)")
     args = parser.parse_args()
 
     projects = glob.glob(os.path.join(args.workdir, "kerasauto-*"))
@@ -49,7 +52,8 @@ def main() -> None:
         copy = os.path.join(scratch, "project")
         shutil.copytree(projects[0], copy)
         clf = ImageClassifier(verbose=True, seed=0, directory=copy, project_name=f"bench_{dataset}",
-                              augmentation=kerasauto_augmentation(dataset))
+                              augmentation=kerasauto_augmentation(dataset),
+                              learning_rate=args.learning_rate)
         if args.trial is not None:
             chosen = clf._ensure_tuner().oracle.trials[args.trial]
             clf._best_trial = lambda: chosen  # a diagnosis only: final_fit has no public choice
@@ -59,6 +63,7 @@ def main() -> None:
                                 split["x_test"], split["y_test"], time_limit=args.seconds,
                                 augment=args.augment)
         print(json.dumps({"trial": clf._best_trial().trial_id, "augment": args.augment,
+                          "learning_rate": args.learning_rate,
                           "epochs": len(history.history["loss"]),
                           "seconds": round(time.time() - started, 1),
                           "test_accuracy": history.history["test_score"][0]}))
