@@ -351,6 +351,7 @@ def run_kerasauto(bench: Bench, clock: Clock, result: Result, inherit_weights: b
     ``inherit_weights=False`` is the ablation: every child trains from scratch.
     """
     from kerasauto import ImageClassifier
+    from kerasauto.tasks.image import AUTO_AUGMENT_LOSS_RATIO
 
     augmentation = kerasauto_augmentation(bench.dataset)
     clf = ImageClassifier(
@@ -363,7 +364,7 @@ def run_kerasauto(bench: Bench, clock: Clock, result: Result, inherit_weights: b
     )
     result["notes"].append(
         f"augmentation={'+'.join(augmentation)} (augment_search='auto': once a trial's val_loss"
-        " reached 3x its training loss, the search commits to augmented data; the final fit"
+        f" reached {AUTO_AUGMENT_LOSS_RATIO:g}x its training loss, the search commits to augmented data; the final fit"
         " continues the best trial's weights on the same kind of data)"
     )
     poller = TrialPoller(lambda: _nested(clf, "tuner", "oracle"), clock)
