@@ -176,6 +176,27 @@ def test_without_a_loss_ratio_every_trial_augments_and_scores_rank(searched, tmp
     assert oracle.get_best_trials(6)[-1] is by_score[-1]
 
 
+def test_a_verbose_search_says_once_that_it_commits_to_augmented_data(searched, tmp_path, capsys):
+    """The switch changes what the search trains on and ranks first: a verbose user is told."""
+    oracle = _reloaded_oracle(searched, tmp_path)
+    oracle.augment_loss_ratio, oracle.verbose = 3.0, 1
+    for trial in oracle.get_best_trials(6):
+        _report(trial, augmented=0.0, loss=0.30, val_loss=0.33)
+    capsys.readouterr()
+    said, ids = [], []
+    for loss, val_loss in [(0.30, 0.33), (0.01, 0.09), (0.01, 0.09)]:  # fits, memorises, again
+        trial = oracle.create_trial("tuner0")
+        _report(trial, augmented=float(trial.hyperparameters.values["augment"]), val_accuracy=0.5,
+                loss=loss, val_loss=val_loss)
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+        said.append(capsys.readouterr().out)
+        ids.append(trial.trial_id)
+    assert "over-fitted" not in said[0]
+    assert f"trial {ids[1]} over-fitted" in said[1] and "augmented data only" in said[1]
+    assert "over-fitted" not in said[2]
+
+
 def test_no_child_starts_that_could_not_train_one_epoch_of_its_parent(searched, tmp_path,
                                                                       monkeypatch):
     """Committed to augmented data, morphs grow from augmented trials only: a 60-min Fashion run

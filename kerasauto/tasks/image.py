@@ -30,10 +30,10 @@ DEFAULT_MAX_TRIALS = 10
 DEFAULT_EPOCHS = 20
 #: With augment_search="auto", the search commits to augmented images once a trial's validation
 #: loss reached this many times its training loss (plain seeds on 1 200 digits: ~15x;
-#: Fashion-MNIST: 1.1-2.2x for lineages still gaining from plain images, 2.6-2.8x for the 530k
-#: trial at 0.97 training accuracy, whose plain child then only memorised, 6-8x;
-#: benchmarks/RESULTS.md). See NetworkMorphismOracle's augment_loss_ratio.
-AUTO_AUGMENT_LOSS_RATIO = 2.5
+#: Fashion-MNIST: 1.1-1.2x for seeds, 2.4-2.8x in four runs for the first 530k trial at 0.97
+#: training accuracy, whose plain children then only memorised, 4-8x; benchmarks/RESULTS.md).
+#: See NetworkMorphismOracle's augment_loss_ratio.
+AUTO_AUGMENT_LOSS_RATIO = 2.0
 #: Upper bound on epochs when final_fit trains until a time limit.
 MAX_FINAL_EPOCHS = 10_000
 #: Seconds final_fit keeps, within its time limit, for writing the final model.
