@@ -37,6 +37,9 @@ from report import append_jsonl, append_markdown, markdown_section, plot_curves
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(BENCH_DIR)
 RUNNER = os.path.join(BENCH_DIR, "run_system.py")
+SPEED_PROBE = os.path.join(BENCH_DIR, "speed_probe.py")
+#: Seconds the speed probe may take before it is abandoned (it needs ~30-60 s).
+SPEED_PROBE_TIMEOUT_S = 600.0
 ALL_SYSTEMS = ("kerasauto", "kerasauto_no_inheritance", "random_search", "bayesian",
                "handwritten_cnn", "autokeras")
 #: Seconds a runner may exceed its budget (imports, evaluation, slow shutdown) before it is killed.
@@ -99,6 +102,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--keep-workdirs", action="store_true", help="keep each system's scratch directory"
+    )
+    parser.add_argument(
+        "--no-speed-probe",
+        action="store_true",
+        help="skip timing the hand-written CNN on a fixed slice before the systems",
     )
     parser.add_argument(
         "--report-run",
@@ -189,6 +197,19 @@ def machine_info() -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
     }
+
+
+def measure_speed(log_path: str) -> dict[str, Any]:
+    """Run ``speed_probe.py`` in a fresh process: this machine's speed, comparable across runs.
+
+    Returns the probe's JSON fields, or ``{"speed_probe_error": ...}`` if it failed.
+    """
+    outcome = run_child([sys.executable, SPEED_PROBE], log_path, SPEED_PROBE_TIMEOUT_S, child_env())
+    with open(log_path, encoding="utf-8", errors="replace") as handle:
+        lines = [line for line in handle if line.startswith("{")]
+    if outcome.returncode != 0 or not lines:
+        return {"speed_probe_error": f"status {outcome.returncode}: {_log_tail(log_path)}"}
+    return json.loads(lines[-1])
 
 
 def run_child(
@@ -392,6 +413,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         data_path = os.path.join(scratch, "split.npz")
         run.update(prepare_data(args, data_path))
+        if not args.no_speed_probe:
+            print(f"[{time.strftime('%H:%M:%S')}] timing the hand-written CNN (speed probe) ...",
+                  flush=True)
+            probe_log = os.path.join(logs_dir, f"{run['run_id']}_speed_probe.log")
+            run["machine"].update(measure_speed(probe_log))
+            print(f"  speed probe: {run['machine'].get('cnn_epoch_s', '–')} s per 54k-image CNN epoch",
+                  flush=True)
         print(
             f"{run['dataset']}: {run['n_train']} train / {run['n_val']} val / {run['n_test']} test;"
             f" budget {args.budget:g} s per system; systems: {', '.join(args.systems)}",

@@ -49,6 +49,17 @@ def _status_cell(row: Row) -> str:
     return "; ".join(parts).replace("|", "\\|").replace("\n", " ")
 
 
+def speed_probe_text(machine: dict[str, Any]) -> str:
+    """The speed probe's figure as a sentence (empty for runs made without it)."""
+    if "cnn_epoch_s" in machine:
+        return (f" Speed probe: the hand-written CNN takes {machine['cnn_epoch_s']:g} s per"
+                " 54 000-image epoch, training only (its 60-min run of 2026-11-30: 46 epochs,"
+                " ~78 s each with validation).")
+    if "speed_probe_error" in machine:
+        return f" Speed probe failed: {machine['speed_probe_error']}."
+    return ""
+
+
 def markdown_section(rows: Sequence[Row], run: dict[str, Any], plot_link: str | None) -> str:
     """A Markdown section (heading, machine line, table, plot link) for one compare.py run."""
     machine = run["machine"]
@@ -57,7 +68,7 @@ def markdown_section(rows: Sequence[Row], run: dict[str, Any], plot_link: str | 
         f"## {run['date']} · {run['dataset']} · budget {run['budget_s']:g} s{label}",
         "",
         f"Machine: {machine['nproc']} cores, {machine['cpu']}, TensorFlow {machine['tensorflow']}, "
-        f"Keras {machine['keras']}, Python {machine['python']}. "
+        f"Keras {machine['keras']}, Python {machine['python']}.{speed_probe_text(machine)} "
         f"Data: {run['n_train']} train / {run['n_val']} val / {run['n_test']} test"
         f"{' (train subset)' if run.get('train_subset') else ''}, seed {run['seed']}. "
         f"Search stops at {SEARCH_FRACTION:.0%} of the budget. Run id `{run['run_id']}`.",
