@@ -413,6 +413,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         data_path = os.path.join(scratch, "split.npz")
         run.update(prepare_data(args, data_path))
+        print(
+            f"{run['dataset']}: {run['n_train']} train / {run['n_val']} val / {run['n_test']} test;"
+            f" budget {args.budget:g} s per system; systems: {', '.join(args.systems)}",
+            flush=True,
+        )
         if not args.no_speed_probe:
             print(f"[{time.strftime('%H:%M:%S')}] timing the hand-written CNN (speed probe) ...",
                   flush=True)
@@ -420,11 +425,6 @@ def main(argv: list[str] | None = None) -> int:
             run["machine"].update(measure_speed(probe_log))
             print(f"  speed probe: {run['machine'].get('cnn_epoch_s', '–')} s per 54k-image CNN epoch",
                   flush=True)
-        print(
-            f"{run['dataset']}: {run['n_train']} train / {run['n_val']} val / {run['n_test']} test;"
-            f" budget {args.budget:g} s per system; systems: {', '.join(args.systems)}",
-            flush=True,
-        )
         for system in args.systems:
             print(f"[{time.strftime('%H:%M:%S')}] running {system} ...", flush=True)
             log_path = os.path.join(logs_dir, f"{run['run_id']}_{args.dataset}_{system}.log")

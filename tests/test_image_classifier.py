@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from kerasauto import ImageClassifier, ImageRegressor
+from kerasauto.graph import Graph
 
 FRESH_LOAD = """
 import sys, json, numpy as np, keras
@@ -170,6 +171,25 @@ def test_resume_continues_and_overwrite_starts_over(split, tmp_path):
     fresh = ImageClassifier(max_trials=1, directory=tmp_path, project_name="p", overwrite=True)
     fresh.fit(x_train, y_train, epochs=1)
     assert len(fresh.tuner.oracle.trials) == 1
+
+
+def test_final_fit_can_train_a_trial_other_than_the_best(split, tmp_path):
+    x_train, y_train, _, _ = split
+    clf = ImageClassifier(max_trials=2, directory=tmp_path, seed=0)
+    clf.fit(x_train, y_train, epochs=1)
+    best = clf.tuner.oracle.get_best_trials(1)[0]
+    other = next(t for t in clf.tuner.oracle.trials.values() if t.trial_id != best.trial_id)
+    wanted = other.hyperparameters.values["architecture"]
+    assert wanted != best.hyperparameters.values["architecture"]  # a child is always a morph
+    with pytest.raises(ValueError, match="trial_id must name a completed trial"):
+        clf.final_fit(x_train, y_train, trial_id="9999", epochs=1)
+    with pytest.raises(TypeError, match="trial_id"):
+        clf.final_fit(x_train, y_train, trial_id=0, epochs=1)
+    clf.final_fit(x_train, y_train, trial_id=other.trial_id, epochs=1)
+    with open(tmp_path / "image_classifier" / "final_model" / "architecture.json") as handle:
+        final = json.load(handle)
+    assert final == json.loads(wanted)
+    assert clf.export_model().count_params() == Graph.from_json(wanted).build().count_params()
 
 
 def test_resume_refuses_data_with_other_labels(split, tmp_path):

@@ -212,8 +212,12 @@ class _ImageEstimator:
     # ------------------------------------------------------------------ final training
     def final_fit(self, x_train, y_train, x_test=None, y_test=None, retrain: bool = False,
                   epochs: int | None = None, time_limit: float | None = None,
-                  augment: bool | None = None, batch_size: int | None = None):
+                  augment: bool | None = None, batch_size: int | None = None,
+                  trial_id: str | None = None):
         """Train the best architecture on all of (x_train, y_train).
+
+        ``trial_id`` (e.g. ``"0003"``, a key of ``tuner.oracle.trials``) trains that completed
+        trial's architecture instead of the best one, e.g. a smaller model to deploy.
 
         ``retrain=True`` starts from fresh weights, else from the search's trained ones.
         ``augment`` applies the classifier's ``augmentation``; by default it does when retraining
@@ -240,7 +244,7 @@ class _ImageEstimator:
         epochs = validation.check_positive_int(epochs, "epochs")
         batch_size = validation.check_positive_int(batch_size, "batch_size") or self.batch_size
         augment = validation.check_choice(augment, (True, False, None), "augment")
-        best = self._best_trial()
+        best = self._chosen_trial(trial_id)
         if augment is None:
             augment = bool(retrain) or bool(last_metric(best, "augmented"))
         graph = trial_graph(best)
@@ -284,6 +288,20 @@ class _ImageEstimator:
         if not best or best[0].score is None:
             raise RuntimeError("The search has no completed trial yet; call fit() first.")
         return best[0]
+
+    def _chosen_trial(self, trial_id: str | None):
+        """The completed trial ``trial_id``, or the best trial if it is None."""
+        if trial_id is None:
+            return self._best_trial()
+        if not isinstance(trial_id, str):
+            raise TypeError(f"trial_id must be a trial's id string such as '0003', got {trial_id!r}.")
+        trials = self._ensure_tuner().oracle.trials
+        completed = sorted(key for key, trial in trials.items()
+                           if trial.status == "COMPLETED" and trial.score is not None)
+        if trial_id not in completed:
+            raise ValueError(f"trial_id must name a completed trial of this search, one of "
+                             f"{completed}; got {trial_id!r}.")
+        return trials[trial_id]
 
     def _final_paths(self) -> tuple[str, str]:
         folder = os.path.join(self.project_dir, FINAL_DIR)
