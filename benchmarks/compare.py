@@ -199,17 +199,18 @@ def machine_info() -> dict[str, Any]:
     }
 
 
-def measure_speed(log_path: str) -> dict[str, Any]:
+def measure_speed(log_path: str, scratch: str) -> dict[str, Any]:
     """Run ``speed_probe.py`` in a fresh process: this machine's speed, comparable across runs.
 
-    Returns the probe's JSON fields, or ``{"speed_probe_error": ...}`` if it failed.
+    Returns the probe's JSON result, or ``{"speed_probe_error": ...}`` if it failed.
     """
-    outcome = run_child([sys.executable, SPEED_PROBE], log_path, SPEED_PROBE_TIMEOUT_S, child_env())
-    with open(log_path, encoding="utf-8", errors="replace") as handle:
-        lines = [line for line in handle if line.startswith("{")]
-    if outcome.returncode != 0 or not lines:
+    result_path = os.path.join(scratch, "speed_probe.json")
+    command = [sys.executable, SPEED_PROBE, "--result", result_path]
+    outcome = run_child(command, log_path, SPEED_PROBE_TIMEOUT_S, child_env())
+    if outcome.returncode != 0 or not os.path.exists(result_path):
         return {"speed_probe_error": f"status {outcome.returncode}: {_log_tail(log_path)}"}
-    return json.loads(lines[-1])
+    with open(result_path, encoding="utf-8") as handle:
+        return json.load(handle)
 
 
 def run_child(
@@ -422,7 +423,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[{time.strftime('%H:%M:%S')}] timing the hand-written CNN (speed probe) ...",
                   flush=True)
             probe_log = os.path.join(logs_dir, f"{run['run_id']}_speed_probe.log")
-            run["machine"].update(measure_speed(probe_log))
+            run["machine"].update(measure_speed(probe_log, scratch))
             print(f"  speed probe: {run['machine'].get('cnn_epoch_s', '–')} s per 54k-image CNN epoch",
                   flush=True)
         for system in args.systems:

@@ -1,15 +1,15 @@
 """Time the hand-written CNN on a fixed slice of work: how fast is this machine today?
 
 Machines of the same kind differ: on 2026-12-01 one trained the hand-written CNN
-~2.3x slower than the one behind the 2026-11-30 runs (173 s vs ~75 s per
+~2.4x slower than the one behind the 2026-11-30 runs (164-217 s vs ~78 s per
 Fashion-MNIST epoch), which moves every system's result at a fixed wall budget.
 ``compare.py`` runs this probe in a fresh process before the systems and records
 its figure with the run, so results from different days can be compared::
 
-    python benchmarks/speed_probe.py --images 2560 --repeats 4
+    python benchmarks/speed_probe.py --images 2560 --repeats 4 --result probe.json
 
-prints one JSON line: seconds per 54 000-image epoch of the hand-written CNN
-(batch 128, random 28x28x1 images), the median and every repeat.
+writes (and prints) one JSON object: seconds per 54 000-image epoch of the
+hand-written CNN (batch 128, random 28x28x1 images), the median and every repeat.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from harness import write_json  # noqa: E402
+
 #: The probe's figure is scaled to an epoch of this many images (Fashion-MNIST's training split).
 EPOCH_IMAGES = 54_000
 
@@ -32,6 +34,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=2560, help="images per timed pass")
     parser.add_argument("--repeats", type=int, default=4, help="timed passes (after a warm-up)")
+    parser.add_argument("--result", default=None, help="also write the JSON result here")
     args = parser.parse_args(argv)
     if args.images < 128 or args.repeats < 1:
         parser.error("--images must be >= 128 and --repeats >= 1")
@@ -63,11 +66,14 @@ def main(argv: list[str] | None = None) -> int:
     """Run the probe and print its JSON line."""
     args = parse_args(argv)
     seconds = cnn_epoch_seconds(args.images, args.repeats)
-    print(json.dumps({
+    result = {
         "cnn_epoch_s": round(statistics.median(seconds), 1),
         "cnn_epoch_s_repeats": [round(s, 1) for s in seconds],
         "probe_images": args.images,
-    }))
+    }
+    print(json.dumps(result))
+    if args.result:
+        write_json(args.result, result)
     return 0
 
 
