@@ -121,6 +121,8 @@ def test_the_last_trial_takes_the_time_left_rather_than_leave_a_stub(searched, t
     """Trials of 10 s: with 14 s left the next trial gets 14 s, not 10 s and a 4 s stub after it."""
     oracle = _reloaded_oracle(searched, tmp_path)
     oracle.trial_seconds = 10.0
+    for trial in oracle.trials.values():
+        _report(trial, epoch_seconds=0.5, overhead_seconds=3.0)
     monkeypatch.setattr(oracle, "seconds_left", lambda: left)
     proposal = oracle.populate_space("0099")
     assert proposal["status"] == "RUNNING"
@@ -132,11 +134,44 @@ def test_no_trial_starts_that_could_not_train_one_epoch(searched, tmp_path, monk
     oracle = _reloaded_oracle(searched, tmp_path)
     oracle.trial_seconds = 200.0
     for extra, trial in enumerate(oracle.trials.values()):
-        trial.metrics.update("epoch_seconds", 40.0 + extra, step=99)  # as measured on Fashion
+        _report(trial, epoch_seconds=40.0 + extra, overhead_seconds=0.0)  # as measured on Fashion
     monkeypatch.setattr(oracle, "seconds_left", lambda: 17.0)
     assert oracle.populate_space("0099")["status"] == "STOPPED"
     monkeypatch.setattr(oracle, "seconds_left", lambda: 50.0)
     assert oracle.populate_space("0099")["status"] == "RUNNING"
+
+
+@pytest.mark.parametrize("left, status", [(3.0, "STOPPED"), (6.0, "RUNNING")])
+def test_no_trial_starts_that_could_not_get_past_building_and_tracing(searched, tmp_path,
+                                                                        monkeypatch, left, status):
+    """Tiny digit models train an epoch in 0.3 s but spend ~4 s building, tracing, validating
+    and saving on a slow 2-core machine: a 30 s search that started a trial with 0.8 s left
+    ended 5.6 s late."""
+    oracle = _reloaded_oracle(searched, tmp_path)
+    oracle.trial_seconds = 5.0
+    for trial in oracle.trials.values():
+        _report(trial, epoch_seconds=0.3, overhead_seconds=4.0)
+    monkeypatch.setattr(oracle, "seconds_left", lambda: left)
+    assert oracle.populate_space("0099")["status"] == status
+
+
+def test_time_spent_proposing_counts_against_the_child(searched, tmp_path, monkeypatch):
+    """Enough time before proposing, too little after it: the child is not started."""
+    oracle = _reloaded_oracle(searched, tmp_path)
+    oracle.trial_seconds = 5.0
+    for trial in oracle.trials.values():
+        _report(trial, epoch_seconds=0.3, overhead_seconds=4.0)
+    clock = {"left": 6.0}
+    monkeypatch.setattr(oracle, "seconds_left", lambda: clock["left"])
+    propose = oracle._bayesian_proposal
+
+    def slow_proposal(*args):
+        candidate = propose(*args)
+        clock["left"] = 3.0
+        return candidate
+
+    monkeypatch.setattr(oracle, "_bayesian_proposal", slow_proposal)
+    assert oracle.populate_space("0099")["status"] == "STOPPED"
 
 
 def _report(trial, **metrics) -> None:
@@ -205,7 +240,7 @@ def test_no_child_starts_that_could_not_train_one_epoch_of_its_parent(searched, 
     oracle.trial_seconds, oracle.augment_loss_ratio = 400.0, 3.0
     by_score = oracle.get_best_trials(6)
     for trial in by_score:
-        _report(trial, augmented=0.0, epoch_seconds=23.0)
+        _report(trial, augmented=0.0, epoch_seconds=23.0, overhead_seconds=0.0)
     _report(by_score[-1], augmented=1.0, epoch_seconds=110.0)
     monkeypatch.setattr(oracle, "seconds_left", lambda: 41.5)
     assert oracle.populate_space("0099")["status"] == "STOPPED"

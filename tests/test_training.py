@@ -122,12 +122,14 @@ def test_step_timer_leaves_out_first_steps_but_falls_back_to_them():
     _tiny_model().fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[steady])
     assert (steady.steps, steady.first_steps) == (18, 2)
     assert steady.seconds_per_step() == pytest.approx(steady.seconds / 18)
+    assert steady.steady_seconds() == pytest.approx(steady.seconds / 18 * 20)
     cut_short = StepTimer()
     _tiny_model().fit(x, y, batch_size=8, epochs=1, verbose=0,
                       callbacks=[cut_short, StopAfterFirstStep()])
     assert cut_short.steps == 0 and cut_short.first_steps == 1
     assert cut_short.first_seconds > 0
     assert cut_short.seconds_per_step() == pytest.approx(cut_short.first_seconds)
+    assert cut_short.steady_seconds() == 0.0  # no steady pace: all of it counts as overhead
 
 
 def test_time_limited_search_sizes_proposals_by_measured_speed(tmp_path, digits_float):
@@ -143,6 +145,7 @@ def test_time_limited_search_sizes_proposals_by_measured_speed(tmp_path, digits_
     for trial in completed:
         seconds = trial.metrics.get_last_value("epoch_seconds")
         assert 0 < seconds < 30
+        assert 0 < trial.metrics.get_last_value("overhead_seconds") < 30
         speeds.append(trial_graph(trial).multiply_adds() / seconds)
     expected = max(np.median(speeds) * oracle.trial_seconds / 3,
                    1.25 * min(trial_graph(t).multiply_adds() for t in completed))
@@ -221,3 +224,12 @@ def test_a_trial_does_not_start_an_epoch_it_could_not_half_finish(monkeypatch):
     cut = _fit_by_the_fake_clock(monkeypatch, Deadline(24.0),
                                  FakeClock(per_batch=1.0, validation=5.0))
     assert len(cut["loss"]) == 3
+
+
+def test_training_stops_early_enough_to_validate_by_the_deadline(monkeypatch):
+    """Validation takes 5 s: from t=20 (epoch 3), batches stop at t=22 so that it ends at t=27,
+    not at t=30 after two more batches."""
+    clock = FakeClock(per_batch=1.0, validation=5.0)
+    history = _fit_by_the_fake_clock(monkeypatch, Deadline(27.0), clock)
+    assert len(history["loss"]) == 3
+    assert clock.now == pytest.approx(27.0)

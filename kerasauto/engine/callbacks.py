@@ -15,7 +15,9 @@ class Deadline(keras.callbacks.Callback):
     (when validation crossed it, the next epoch would otherwise run one batch and validate again,
     reporting that one batch's loss and accuracy as the epoch's). With ``min_epoch_fraction``,
     an epoch starts only if that fraction of the previous epoch's duration is left: the epochs a
-    trial reports, and keeps, are then means over at least that share of the data.
+    trial reports, and keeps, are then means over at least that share of the data. Batches stop
+    early enough for the validation pass that follows a cut (as long as the last one took), so
+    that training ends at the deadline, not one validation after it.
     """
 
     def __init__(self, deadline: float | None, min_epoch_fraction: float = 0.0):
@@ -24,6 +26,8 @@ class Deadline(keras.callbacks.Callback):
         self.min_epoch_fraction = min_epoch_fraction
         self.reached = False
         self._epoch_started = 0.0
+        self._validation_started = 0.0
+        self.validation_seconds = 0.0
 
     def _stop_if_within(self, seconds: float) -> None:
         if self.deadline and time.time() + seconds >= self.deadline:
@@ -34,7 +38,13 @@ class Deadline(keras.callbacks.Callback):
         self._epoch_started = time.time()
 
     def on_train_batch_end(self, batch, logs=None):
-        self._stop_if_within(0.0)
+        self._stop_if_within(self.validation_seconds)
+
+    def on_test_begin(self, logs=None):
+        self._validation_started = time.time()
+
+    def on_test_end(self, logs=None):
+        self.validation_seconds = time.time() - self._validation_started
 
     def on_epoch_end(self, epoch, logs=None):
         self._stop_if_within(self.min_epoch_fraction * (time.time() - self._epoch_started))
@@ -55,7 +65,8 @@ class NanGuard(keras.callbacks.Callback):
 
 
 class StepTimer(keras.callbacks.Callback):
-    """Measures seconds per training step, input pipeline included, leaving out each epoch's first.
+    """Measures seconds per training step, input pipeline included, leaving out each epoch's first,
+    and the seconds of each validation pass.
 
     The first step of an epoch pays for tracing and filling the pipeline; the rest is the
     steady pace that decides how many epochs fit in a time budget. When training stopped
@@ -69,6 +80,8 @@ class StepTimer(keras.callbacks.Callback):
         self.first_seconds, self.first_steps = 0.0, 0
         self._last: float | None = None
         self._first_of_epoch = True
+        self._validation_started = 0.0
+        self.validation_seconds: list[float] = []  # one per validation pass
 
     def on_epoch_begin(self, epoch, logs=None):
         self._last, self._first_of_epoch = None, True
@@ -87,6 +100,19 @@ class StepTimer(keras.callbacks.Callback):
             self.seconds += now - self._last
             self.steps += 1
         self._last = now
+
+    def on_test_begin(self, logs=None):
+        self._validation_started = time.perf_counter()
+
+    def on_test_end(self, logs=None):
+        self.validation_seconds.append(time.perf_counter() - self._validation_started)
+
+    def steady_seconds(self) -> float:
+        """What the steps trained would have taken at the steady pace (0 without a steady step).
+
+        Training time beyond this (tracing, filling the pipeline) is a trial's overhead.
+        """
+        return self.seconds / self.steps * (self.steps + self.first_steps) if self.steps else 0.0
 
     def seconds_per_step(self) -> float | None:
         if self.steps:

@@ -167,7 +167,7 @@ class NetworkMorphismOracle(keras_tuner.Oracle):
             graph = Graph.from_json(self.pending_seeds.pop(0))
             return self._values(graph, parent="", ops=[])
         completed = self._completed_trials()
-        if completed and self.seconds_left() < self._shortest_epoch(self._growth_roots(completed)):
+        if completed and self.seconds_left() < min(map(self._trial_cost, self._growth_roots(completed))):
             # A morph costs at least its parent: no child could train an epoch, end the search.
             return {"status": TrialStatus.STOPPED}
         if not completed:
@@ -180,7 +180,8 @@ class NetworkMorphismOracle(keras_tuner.Oracle):
             return {"status": TrialStatus.STOPPED}
         rng = np.random.default_rng([self.seed, len(self.trials)])
         candidate = self._bayesian_proposal(completed, rng)
-        if candidate is None:
+        if candidate is None or self.seconds_left() < self._trial_cost(self.trials[candidate.root]):
+            # (Proposing took time too: the child may no longer fit what is left.)
             return {"status": TrialStatus.STOPPED}
         return self._values(candidate.graph, parent=candidate.root, ops=candidate.ops)
 
@@ -231,10 +232,14 @@ class NetworkMorphismOracle(keras_tuner.Oracle):
         return float(left if left < LAST_TRIAL_SHARES * self.trial_seconds else self.trial_seconds)
 
     @staticmethod
-    def _shortest_epoch(completed: Sequence) -> float:
-        """Seconds of the cheapest epoch any completed trial measured (0 if none did)."""
-        seconds = [last_metric(t, "epoch_seconds") for t in completed]
-        return min((s for s in seconds if s), default=0.0)
+    def _trial_cost(trial) -> float:
+        """Seconds the shortest useful trial of this architecture takes: one epoch, plus what the
+        trial measured outside its training steps (building, tracing, validating, saving).
+
+        On a 2-core machine the overhead of a tiny model is 2-5 s: a trial started with less
+        time left than that still takes it, and the search ends late.
+        """
+        return sum(last_metric(trial, name) or 0.0 for name in ("epoch_seconds", "overhead_seconds"))
 
     def _completed_trials(self) -> list:
         return [t for t in self.trials.values() if t.status == TrialStatus.COMPLETED
@@ -570,6 +575,7 @@ class MorphismTuner(keras_tuner.Tuner):
     def run_trial(self, trial, x, y=None, *, validation_data=None, validation_split: float = 0.0,
                   epochs: int = 10, batch_size: int | None = None, callbacks=None,
                   verbose: int = 0, **fit_kwargs) -> dict:
+        started = time.time()
         values = trial.hyperparameters.values
         if validation_data is None and not validation_split:
             validation_split = 0.2
@@ -631,6 +637,10 @@ class MorphismTuner(keras_tuner.Tuner):
         if timer.seconds_per_step() and steps_per_epoch:
             # What an epoch of this architecture costs here: the oracle sizes proposals by it.
             logs["epoch_seconds"] = timer.seconds_per_step() * steps_per_epoch
+        # What the shortest trial of this architecture would spend outside one epoch's steps:
+        # building, tracing, one validation pass, saving (the oracle's end-of-search rule).
+        logs["overhead_seconds"] = (time.time() - started - timer.steady_seconds()
+                                    - sum(timer.validation_seconds[1:]))
         return logs
 
     # ------------------------------------------------------------------ files
