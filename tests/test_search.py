@@ -115,14 +115,18 @@ def _reloaded_oracle(searched, tmp_path):
     return oracle
 
 
-@pytest.mark.parametrize("left, share", [(30.0, 10.0), (14.0, 14.0), (9.0, 9.0)])
+@pytest.mark.parametrize("left, share, overhead", [
+    (30.0, 10.0, 3.0), (14.0, 14.0, 3.0), (9.0, 9.0, 3.0),
+    (19.0, 10.0, 3.0), (19.0, 19.0, 9.0)])  # 9 s left after it, where a trial needs 9.5 s
 def test_the_last_trial_takes_the_time_left_rather_than_leave_a_stub(searched, tmp_path,
-                                                                   monkeypatch, left, share):
-    """Trials of 10 s: with 14 s left the next trial gets 14 s, not 10 s and a 4 s stub after it."""
+                                                                   monkeypatch, left, share,
+                                                                   overhead):
+    """Trials of 10 s: with 14 s left the next trial gets 14 s, not 10 s and a 4 s stub after it;
+    nor does it leave time that no trial could use (an epoch and the overhead of a trial)."""
     oracle = _reloaded_oracle(searched, tmp_path)
     oracle.trial_seconds = 10.0
     for trial in oracle.trials.values():
-        _report(trial, epoch_seconds=0.5, overhead_seconds=3.0)
+        _report(trial, epoch_seconds=0.5, overhead_seconds=overhead)
     monkeypatch.setattr(oracle, "seconds_left", lambda: left)
     proposal = oracle.populate_space("0099")
     assert proposal["status"] == "RUNNING"

@@ -224,12 +224,18 @@ class NetworkMorphismOracle(keras_tuner.Oracle):
         """Seconds the next trial may train (0: no limit); the last one takes what is left.
 
         With less than ``LAST_TRIAL_SHARES`` shares left, the trial takes all of it, rather than
-        leaving a stub too short for a child to catch up with its parent.
+        leaving a stub too short for a child to catch up with its parent; so it does when what
+        it would leave could not pay for the cheapest next trial (see ``_trial_cost``).
         """
         if not self.trial_seconds:
             return 0.0
         left = self.seconds_left()
-        return float(left if left < LAST_TRIAL_SHARES * self.trial_seconds else self.trial_seconds)
+        completed = self._completed_trials()
+        next_trial = min(map(self._trial_cost, self._growth_roots(completed))) if completed else 0.0
+        remainder = left - self.trial_seconds
+        if remainder < (LAST_TRIAL_SHARES - 1) * self.trial_seconds or remainder < next_trial:
+            return float(left)
+        return float(self.trial_seconds)
 
     @staticmethod
     def _trial_cost(trial) -> float:
