@@ -159,6 +159,22 @@ def test_no_trial_starts_that_could_not_get_past_building_and_tracing(searched, 
     assert oracle.populate_space("0099")["status"] == status
 
 
+def test_near_the_deadline_only_the_roots_that_still_fit_are_grown(searched, tmp_path,
+                                                                    monkeypatch):
+    """With 6 s left, children of trials whose shortest trial took 12 s would overrun: the
+    child comes from the one trial that fits (a 120 s search ended 7 s early instead)."""
+    oracle = _reloaded_oracle(searched, tmp_path)
+    oracle.trial_seconds = 20.0
+    trials = list(oracle.trials.values())
+    for trial in trials:
+        _report(trial, epoch_seconds=2.0, overhead_seconds=10.0)
+    _report(trials[-1], epoch_seconds=0.5, overhead_seconds=4.0)
+    monkeypatch.setattr(oracle, "seconds_left", lambda: 6.0)
+    proposal = oracle.populate_space("0099")
+    assert proposal["status"] == "RUNNING"
+    assert proposal["values"]["parent_trial_id"] == trials[-1].trial_id
+
+
 def test_time_spent_proposing_counts_against_the_child(searched, tmp_path, monkeypatch):
     """Enough time before proposing, too little after it: the child is not started."""
     oracle = _reloaded_oracle(searched, tmp_path)

@@ -122,14 +122,17 @@ def test_step_timer_leaves_out_first_steps_but_falls_back_to_them():
     _tiny_model().fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[steady])
     assert (steady.steps, steady.first_steps) == (18, 2)
     assert steady.seconds_per_step() == pytest.approx(steady.seconds / 18)
-    assert steady.steady_seconds() == pytest.approx(steady.seconds / 18 * 20)
+    assert steady.first_epoch_steps == 10
+    started = steady.first_epoch_ended - 5.0  # as if building and tracing had taken 5 s
+    assert steady.startup_seconds(started) == pytest.approx(5.0 - steady.seconds / 18 * 10)
     cut_short = StepTimer()
     _tiny_model().fit(x, y, batch_size=8, epochs=1, verbose=0,
                       callbacks=[cut_short, StopAfterFirstStep()])
     assert cut_short.steps == 0 and cut_short.first_steps == 1
     assert cut_short.first_seconds > 0
     assert cut_short.seconds_per_step() == pytest.approx(cut_short.first_seconds)
-    assert cut_short.steady_seconds() == 0.0  # no steady pace: all of it counts as overhead
+    # No steady pace to tell the steps from the rest: all of it counts as overhead.
+    assert cut_short.startup_seconds(cut_short.first_epoch_ended - 5.0) == pytest.approx(5.0)
 
 
 def test_time_limited_search_sizes_proposals_by_measured_speed(tmp_path, digits_float):

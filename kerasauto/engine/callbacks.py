@@ -66,7 +66,7 @@ class NanGuard(keras.callbacks.Callback):
 
 class StepTimer(keras.callbacks.Callback):
     """Measures seconds per training step, input pipeline included, leaving out each epoch's first,
-    and the seconds of each validation pass.
+    and what the first epoch cost beyond its steps.
 
     The first step of an epoch pays for tracing and filling the pipeline; the rest is the
     steady pace that decides how many epochs fit in a time budget. When training stopped
@@ -80,8 +80,8 @@ class StepTimer(keras.callbacks.Callback):
         self.first_seconds, self.first_steps = 0.0, 0
         self._last: float | None = None
         self._first_of_epoch = True
-        self._validation_started = 0.0
-        self.validation_seconds: list[float] = []  # one per validation pass
+        self.first_epoch_ended: float | None = None
+        self.first_epoch_steps = 0
 
     def on_epoch_begin(self, epoch, logs=None):
         self._last, self._first_of_epoch = None, True
@@ -101,18 +101,20 @@ class StepTimer(keras.callbacks.Callback):
             self.steps += 1
         self._last = now
 
-    def on_test_begin(self, logs=None):
-        self._validation_started = time.perf_counter()
+    def on_epoch_end(self, epoch, logs=None):
+        if self.first_epoch_ended is None:  # after its validation pass
+            self.first_epoch_ended = time.perf_counter()
+            self.first_epoch_steps = self.steps + self.first_steps
 
-    def on_test_end(self, logs=None):
-        self.validation_seconds.append(time.perf_counter() - self._validation_started)
+    def startup_seconds(self, started: float) -> float:
+        """Seconds from ``started`` (a ``time.perf_counter()``) to the end of the first epoch,
+        less what that epoch's steps take at the steady pace: building, tracing, validating.
 
-    def steady_seconds(self) -> float:
-        """What the steps trained would have taken at the steady pace (0 without a steady step).
-
-        Training time beyond this (tracing, filling the pipeline) is a trial's overhead.
+        Without a steady step (or a finished epoch) to tell them apart, all of it counts.
         """
-        return self.seconds / self.steps * (self.steps + self.first_steps) if self.steps else 0.0
+        ended = self.first_epoch_ended if self.first_epoch_ended is not None else time.perf_counter()
+        pace = self.seconds / self.steps if self.steps else 0.0
+        return ended - started - pace * self.first_epoch_steps
 
     def seconds_per_step(self) -> float | None:
         if self.steps:

@@ -167,8 +167,11 @@ class NetworkMorphismOracle(keras_tuner.Oracle):
             graph = Graph.from_json(self.pending_seeds.pop(0))
             return self._values(graph, parent="", ops=[])
         completed = self._completed_trials()
-        if completed and self.seconds_left() < min(map(self._trial_cost, self._growth_roots(completed))):
-            # A morph costs at least its parent: no child could train an epoch, end the search.
+        # A morph costs at least its parent: grow only the roots whose children could still
+        # train an epoch; if none could, end the search.
+        roots = [t for t in self._growth_roots(completed)
+                 if self._trial_cost(t) <= self.seconds_left()]
+        if completed and not roots:
             return {"status": TrialStatus.STOPPED}
         if not completed:
             # Seeds still training elsewhere: wait; every seed failed (out of memory, say): try a
@@ -179,7 +182,7 @@ class NetworkMorphismOracle(keras_tuner.Oracle):
                 return self._values(Graph.from_json(self.fallback_seeds.pop(0)), parent="", ops=[])
             return {"status": TrialStatus.STOPPED}
         rng = np.random.default_rng([self.seed, len(self.trials)])
-        candidate = self._bayesian_proposal(completed, rng)
+        candidate = self._bayesian_proposal(completed, roots, rng)
         if candidate is None or self.seconds_left() < self._trial_cost(self.trials[candidate.root]):
             # (Proposing took time too: the child may no longer fit what is left.)
             return {"status": TrialStatus.STOPPED}
@@ -288,15 +291,16 @@ class NetworkMorphismOracle(keras_tuner.Oracle):
         affordable = float(np.median(rates)) * self.trial_seconds / MIN_EPOCHS_PER_TRIAL
         return max(affordable, MIN_COST_GROWTH * min(costs))
 
-    def _bayesian_proposal(self, completed: list, rng: np.random.Generator):
+    def _bayesian_proposal(self, completed: list, roots: list, rng: np.random.Generator):
+        """The child of one of ``roots`` with the best acquisition value (GP fitted on all
+        ``completed`` trials), or None."""
         sign = 1.0 if self.objective.direction == "max" else -1.0
         gp = ArchitectureGP().fit([self._summary(t) for t in completed],
                                   [sign * t.score for t in completed])
         completed_ids = {t.trial_id for t in completed}
         known = [self._summary(t) for t in self.trials.values() if t.trial_id not in completed_ids]
         known_keys = {self._graph(t).architecture_key() for t in self.trials.values()}
-        roots = [(self._graph(t), t.trial_id) for t in self._growth_roots(completed)]
-        return tree_search(roots, gp, known, known_keys, rng, self.limits(completed), self.beta,
+        return tree_search([(self._graph(t), t.trial_id) for t in roots], gp, known, known_keys, rng, self.limits(completed), self.beta,
                            self.schedule)
 
     def _growth_roots(self, completed: list) -> list:
@@ -581,7 +585,7 @@ class MorphismTuner(keras_tuner.Tuner):
     def run_trial(self, trial, x, y=None, *, validation_data=None, validation_split: float = 0.0,
                   epochs: int = 10, batch_size: int | None = None, callbacks=None,
                   verbose: int = 0, **fit_kwargs) -> dict:
-        started = time.time()
+        started = time.perf_counter()
         values = trial.hyperparameters.values
         if validation_data is None and not validation_split:
             validation_split = 0.2
@@ -637,16 +641,17 @@ class MorphismTuner(keras_tuner.Tuner):
             raise keras_tuner.errors.FailedTrialError(
                 f"No epoch produced a finite {objective.name}.")
         model.set_weights(keeper.best_weights)
+        saving = time.perf_counter()
         self.save_model(trial.trial_id, model)
+        saving = time.perf_counter() - saving
         logs = keeper.best_logs()
         logs["augmented"] = float(augmented)  # final_fit continues on the same kind of data
         if timer.seconds_per_step() and steps_per_epoch:
             # What an epoch of this architecture costs here: the oracle sizes proposals by it.
             logs["epoch_seconds"] = timer.seconds_per_step() * steps_per_epoch
-        # What the shortest trial of this architecture would spend outside one epoch's steps:
+        # What the shortest trial of this architecture spends beyond one epoch's steps:
         # building, tracing, one validation pass, saving (the oracle's end-of-search rule).
-        logs["overhead_seconds"] = (time.time() - started - timer.steady_seconds()
-                                    - sum(timer.validation_seconds[1:]))
+        logs["overhead_seconds"] = timer.startup_seconds(started) + saving
         return logs
 
     # ------------------------------------------------------------------ files
