@@ -248,7 +248,8 @@ class NetworkMorphismOracle(keras_tuner.Oracle):
         On a 2-core machine the overhead of a tiny model is 2-5 s: a trial started with less
         time left than that still takes it, and the search ends late.
         """
-        return sum(last_metric(trial, name) or 0.0 for name in ("epoch_seconds", "overhead_seconds"))
+        return sum(last_metric(trial, name) or 0.0
+                   for name in ("epoch_seconds", "overhead_seconds"))
 
     def _completed_trials(self) -> list:
         return [t for t in self.trials.values() if t.status == TrialStatus.COMPLETED
@@ -300,8 +301,8 @@ class NetworkMorphismOracle(keras_tuner.Oracle):
         completed_ids = {t.trial_id for t in completed}
         known = [self._summary(t) for t in self.trials.values() if t.trial_id not in completed_ids]
         known_keys = {self._graph(t).architecture_key() for t in self.trials.values()}
-        return tree_search([(self._graph(t), t.trial_id) for t in roots], gp, known, known_keys, rng, self.limits(completed), self.beta,
-                           self.schedule)
+        return tree_search([(self._graph(t), t.trial_id) for t in roots], gp, known, known_keys,
+                           rng, self.limits(completed), self.beta, self.schedule)
 
     def _growth_roots(self, completed: list) -> list:
         """The trials morphs may grow from: all, or the augmented ones once committed to them."""
