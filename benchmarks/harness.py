@@ -58,6 +58,25 @@ class Clock:
         return self.start + self.budget
 
 
+@dataclass
+class FitIntervals:
+    """Wall intervals (``time.monotonic()`` pairs) a system spent inside ``model.fit``."""
+
+    intervals: list[tuple[float, float]] = field(default_factory=list)
+
+    def record(self, started: float, ended: float) -> None:
+        self.intervals.append((started, ended))
+
+    def seconds_between(self, start: float, end: float) -> float:
+        """Seconds of ``model.fit`` that fall between ``start`` and ``end``."""
+        return sum(max(0.0, min(b, end) - max(a, start)) for a, b in self.intervals)
+
+    def outside_fit_seconds(self, clock: Clock, search_s: float) -> float:
+        """Seconds of the search (its first ``search_s`` seconds) spent outside ``model.fit``:
+        proposing, building, weight transfer, saving, bookkeeping."""
+        return round(search_s - self.seconds_between(clock.start, clock.start + search_s), 2)
+
+
 def best_so_far(points: Iterable[tuple[float, float]]) -> Curve:
     """Turn ``(seconds, value)`` observations into a running-maximum curve.
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from harness import Clock, best_so_far
+from harness import Clock, FitIntervals, best_so_far
 
 Result = dict[str, Any]
 
@@ -192,9 +192,10 @@ def run_keras_tuner(kind: str, bench: Bench, clock: Clock, result: Result) -> No
     import keras
     from keras import callbacks as keras_callbacks
 
-    from training import BATCH_SIZE, DeadlineCallback, TimeCosineSchedule
+    from training import BATCH_SIZE, DeadlineCallback, FitTimer, TimeCosineSchedule
 
     tuner = _make_tuner(kind, bench, clock)
+    fits = FitIntervals()
     result["notes"].append(
         f"trial: <= {TRIAL_MAX_EPOCHS} epochs, early stop patience {TRIAL_PATIENCE}"
     )
@@ -210,11 +211,13 @@ def run_keras_tuner(kind: str, bench: Bench, clock: Clock, result: Result) -> No
             callbacks=[
                 keras_callbacks.EarlyStopping(monitor="val_accuracy", patience=TRIAL_PATIENCE),
                 DeadlineCallback(lambda: clock.search_deadline),
+                FitTimer(lambda started, ended: fits.record(started, ended)),
             ],
             verbose=2,
         )
     finally:
         result["search_s"] = round(clock.elapsed(), 2)
+        result["outside_fit_s"] = fits.outside_fit_seconds(clock, result["search_s"])
         result["trials"] = sum(t.status == "COMPLETED" for t in tuner.oracle.trials.values())
         result["curve"] = best_so_far(tuner.trial_points)
 
@@ -367,7 +370,10 @@ def run_kerasauto(bench: Bench, clock: Clock, result: Result, inherit_weights: b
         f" reached {AUTO_AUGMENT_LOSS_RATIO:g}x its training loss, the search commits to augmented data; the final fit"
         " continues the best trial's weights on the same kind of data)"
     )
+    from training import FitTimer
+
     poller = TrialPoller(lambda: _nested(clf, "tuner", "oracle"), clock)
+    fits = FitIntervals()
     try:
         with poller:
             clf.fit(
@@ -375,9 +381,11 @@ def run_kerasauto(bench: Bench, clock: Clock, result: Result, inherit_weights: b
                 bench.y_train,
                 time_limit=0.75 * clock.budget,
                 validation_data=(bench.x_val, bench.y_val),
+                callbacks=[FitTimer(lambda started, ended: fits.record(started, ended))],
             )
     finally:
         result["search_s"] = round(clock.elapsed(), 2)
+        result["outside_fit_s"] = fits.outside_fit_seconds(clock, result["search_s"])
         result["curve"] = best_so_far(poller.points.values())
         trials = _nested(clf, "tuner", "oracle", "trials")
         result["trials"] = len(trials) if trials is not None else None
@@ -415,8 +423,9 @@ def run_autokeras(bench: Bench, clock: Clock, result: Result) -> None:
     """
     import autokeras as ak
 
-    from training import DeadlineCallback
+    from training import DeadlineCallback, FitTimer
 
+    fits = FitIntervals()
     clf = ak.ImageClassifier(
         max_trials=10_000,
         overwrite=True,
@@ -450,12 +459,14 @@ def run_autokeras(bench: Bench, clock: Clock, result: Result) -> None:
             bench.x_train,
             bench.y_train,
             validation_data=(bench.x_val, bench.y_val),
-            callbacks=[DeadlineCallback(lambda: deadline[0])],
+            callbacks=[DeadlineCallback(lambda: deadline[0]),
+                       FitTimer(lambda started, ended: fits.record(started, ended))],
             verbose=2,
         )
     finally:
         search_end = marks.get("search_end", clock.elapsed())
         result["search_s"] = round(search_end, 2)
+        result["outside_fit_s"] = fits.outside_fit_seconds(clock, result["search_s"])
         result["final_s"] = round(clock.elapsed() - search_end, 2)
         result["trials"] = sum(t.status == "COMPLETED" for t in tuner.oracle.trials.values())
         result["curve"] = best_so_far(points)

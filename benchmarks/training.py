@@ -44,6 +44,25 @@ class DeadlineCallback(keras.callbacks.Callback):
         self._check()
 
 
+class FitTimer(keras.callbacks.Callback):
+    """Reports the wall interval of every ``model.fit`` it is passed to (steps and validation).
+
+    ``record(started, ended)`` gets ``time.monotonic()`` values. Tuners deep-copy a trial's
+    callbacks, and functions are copied by reference, so every copy reports to the same place.
+    """
+
+    def __init__(self, record: Callable[[float, float], None]) -> None:
+        super().__init__()
+        self._record = record
+        self._started = 0.0
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self._started = time.monotonic()
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        self._record(self._started, time.monotonic())
+
+
 class TimeCosineSchedule(keras.callbacks.Callback):
     """Cosine learning-rate decay driven by wall time instead of steps.
 
