@@ -32,7 +32,7 @@ from types import ModuleType
 from typing import Any
 
 from harness import cpu_model, save_split, split_train_validation
-from report import append_jsonl, append_markdown, markdown_section, plot_curves
+from report import append_jsonl, append_markdown, last_probe, markdown_section, plot_curves
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(BENCH_DIR)
@@ -423,7 +423,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[{time.strftime('%H:%M:%S')}] timing the hand-written CNN (speed probe) ...",
                   flush=True)
             probe_log = os.path.join(logs_dir, f"{run['run_id']}_speed_probe.log")
-            run["machine"].update(measure_speed(probe_log, scratch))
+            previous = last_probe(os.path.join(args.out, "results.jsonl"))
+            run["machine"].update(measure_speed(probe_log, scratch), previous_probe=previous)
             print(f"  speed probe: {run['machine'].get('cnn_epoch_s', '–')} s per 54k-image CNN epoch",
                   flush=True)
         for system in args.systems:

@@ -50,14 +50,31 @@ def _status_cell(row: Row) -> str:
 
 
 def speed_probe_text(machine: dict[str, Any]) -> str:
-    """The speed probe's figure as a sentence (empty for runs made without it)."""
+    """The speed probe's figure as a sentence (empty for runs made without it), with the figure
+    of the last run probed before it, to tell whether results of the two compare."""
     if "cnn_epoch_s" in machine:
-        return (f" Speed probe: the hand-written CNN takes {machine['cnn_epoch_s']:g} s per"
-                " 54 000-image epoch, training only (its 60-min run of 2026-11-30: 46 epochs,"
-                " ~78 s each with validation).")
+        text = (f" Speed probe: the hand-written CNN takes {machine['cnn_epoch_s']:g} s per"
+                " 54 000-image epoch, training only")
+        previous = machine.get("previous_probe")
+        if previous:
+            text += f" (the last probed run, {previous['date']}: {previous['cnn_epoch_s']:g} s)"
+        return text + "."
     if "speed_probe_error" in machine:
         return f" Speed probe failed: {machine['speed_probe_error']}."
     return ""
+
+
+def last_probe(jsonl_path: str) -> dict[str, Any] | None:
+    """Date, run id and figure of the newest speed probe in a ``results.jsonl``, if any."""
+    found = None
+    if os.path.exists(jsonl_path):
+        with open(jsonl_path, encoding="utf-8") as handle:
+            for row in map(json.loads, handle):
+                seconds = (row.get("machine") or {}).get("cnn_epoch_s")
+                if seconds is not None:
+                    found = {"run_id": row.get("run_id"), "date": row.get("date"),
+                             "cnn_epoch_s": seconds}
+    return found
 
 
 def markdown_section(rows: Sequence[Row], run: dict[str, Any], plot_link: str | None) -> str:
