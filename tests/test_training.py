@@ -73,10 +73,37 @@ def test_augmented_search_holds_out_the_end_of_the_arrays(tmp_path, digits):
     assert trial.metrics.get_last_value("val_loss") == pytest.approx(held_out_loss, abs=1e-4)
 
 
+def test_training_dataset_passes_cover_every_image_once_in_a_new_order(digits):
+    x = digits[0][:100]
+    ids = np.arange(100)  # labels that name their image
+    dataset, steps = training_dataset(x, ids, 32, (), seed=0)
+    assert steps == 4
+    batches = list(dataset.take(2 * steps))
+    passes = [np.concatenate([labels.numpy() for _, labels in batches[i * steps:(i + 1) * steps]])
+              for i in range(2)]
+    for seen in passes:
+        assert sorted(seen) == list(range(100))
+    assert list(passes[0]) != list(passes[1]) and list(passes[0]) != list(range(100))
+    images, labels = batches[0]
+    np.testing.assert_array_equal(images.numpy(), x[labels.numpy()].astype(np.float32))
+    again = np.concatenate([labels.numpy() for _, labels in
+                            training_dataset(x, ids, 32, (), seed=0)[0].take(steps)])
+    np.testing.assert_array_equal(again, passes[0])
+
+
+def test_training_dataset_is_not_autotuned():
+    """Keras closes the pipeline when a deadline ends training; with tf.data's autotuning on,
+    closing it waited for the autotuner: ``fit`` returned 2.4-3.9 s after training ended in 1-2
+    of every 6 trials of a 60 s search on 20 000 Fashion-MNIST images, none of 18 without it."""
+    x = np.zeros((10, 8, 8, 1), np.uint8)
+    dataset, _ = training_dataset(x, np.zeros(10, np.int64), 4, ("flip",), seed=0)
+    assert dataset.options().autotune.enabled is False
+
+
 def test_training_dataset_augments_only_when_asked(digits):
     x, y = digits
-    plain = next(iter(training_dataset(x[:64], y[:64], 64, (), seed=0)))[0].numpy()
-    moved = next(iter(training_dataset(x[:64], y[:64], 64, ("translate", "flip"), seed=0)))[0].numpy()
+    plain = next(iter(training_dataset(x[:64], y[:64], 64, (), seed=0)[0]))[0].numpy()
+    moved = next(iter(training_dataset(x[:64], y[:64], 64, ("translate", "flip"), seed=0)[0]))[0].numpy()
     assert plain.dtype == np.float32 and plain.shape == (64, 8, 8, 1)
     # Without augmentation: the same images, shuffled.
     assert sorted(plain.sum(axis=(1, 2, 3))) == pytest.approx(sorted(x[:64].sum(axis=(1, 2, 3))))

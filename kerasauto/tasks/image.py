@@ -278,9 +278,11 @@ class _ImageEstimator:
         if until_deadline:
             # Train until the time limit, annealing the learning rate over wall-clock time.
             callbacks.append(WallClockCosine(self.learning_rate, deadline))
-        dataset = training_dataset(x, self._encode(y), batch_size,
-                                   self.augmentation if augment else (), seed=self.seed)
-        history = model.fit(dataset, epochs=epochs, callbacks=callbacks, shuffle=False,
+        dataset, steps_per_epoch = training_dataset(x, self._encode(y), batch_size,
+                                                    self.augmentation if augment else (),
+                                                    seed=self.seed)
+        history = model.fit(dataset, epochs=epochs, steps_per_epoch=steps_per_epoch,
+                            callbacks=callbacks, shuffle=False,
                             verbose=(1 if sys.stdout.isatty() else 2) if self.verbose else 0)
         self._save_final(graph, model)
         self._model = model  # its predict function is traced already: evaluation starts at once

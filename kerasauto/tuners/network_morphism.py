@@ -611,10 +611,10 @@ class MorphismTuner(keras_tuner.Tuner):
                 split = int(len(x) * (1 - validation_split))
                 validation_data, validation_split = (x[split:], y[split:]), 0.0
                 x, y = x[:split], y[:split]
-            x, y = training_dataset(x, y, batch_size, self.augmentation,
-                                    seed=int(values.get("init_seed", 0))), None
+            (x, steps_per_epoch), y = training_dataset(
+                x, y, batch_size, self.augmentation, seed=int(values.get("init_seed", 0))), None
             fit_kwargs["shuffle"] = False  # the dataset shuffles itself
-            steps_per_epoch = int(x.cardinality())
+            fit_kwargs["steps_per_epoch"] = steps_per_epoch
         else:
             n_train = len(x) * (1 - validation_split) if x_sample is not None else None
             steps_per_epoch = math.ceil(n_train / batch_size) if n_train else None
