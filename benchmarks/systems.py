@@ -346,12 +346,14 @@ def kerasauto_augmentation(dataset: str) -> tuple[str, ...]:
     return ("translate",) if dataset == "digits" else ("translate", "flip")
 
 
-def run_kerasauto(bench: Bench, clock: Clock, result: Result, inherit_weights: bool = True) -> None:
+def run_kerasauto(bench: Bench, clock: Clock, result: Result, inherit_weights: bool = True,
+                  augment_search: bool | str = "auto") -> None:
     """Network-morphism search with ``kerasauto.ImageClassifier``, then its final fit.
 
     The test set is passed to ``final_fit`` because that is its signature; the
     library must not select on it (the harness only reports it).
-    ``inherit_weights=False`` is the ablation: every child trains from scratch.
+    ``inherit_weights=False`` is the ablation: every child trains from scratch;
+    ``augment_search=True`` the variant whose every trial trains on augmented images.
     """
     from kerasauto import ImageClassifier
     from kerasauto.tasks.image import AUTO_AUGMENT_LOSS_RATIO
@@ -364,12 +366,16 @@ def run_kerasauto(bench: Bench, clock: Clock, result: Result, inherit_weights: b
         project_name=f"bench_{bench.dataset}",
         inherit_weights=inherit_weights,
         augmentation=augmentation,
+        augment_search=augment_search,
     )
-    result["notes"].append(
-        f"augmentation={'+'.join(augmentation)} (augment_search='auto': once a trial's val_loss"
-        f" reached {AUTO_AUGMENT_LOSS_RATIO:g}x its training loss, the search commits to augmented data; the final fit"
-        " continues the best trial's weights on the same kind of data)"
-    )
+    if augment_search == "auto":
+        result["notes"].append(
+            f"augmentation={'+'.join(augmentation)} (augment_search='auto': once a trial's val_loss"
+            f" reached {AUTO_AUGMENT_LOSS_RATIO:g}x its training loss, the search commits to augmented data; the final fit"
+            " continues the best trial's weights on the same kind of data)"
+        )
+    else:
+        result["notes"].append(f"augmentation={'+'.join(augmentation)}, augment_search={augment_search}")
     from training import FitTimer
 
     poller = TrialPoller(lambda: _nested(clf, "tuner", "oracle"), clock)
@@ -477,6 +483,7 @@ def run_autokeras(bench: Bench, clock: Clock, result: Result) -> None:
 SYSTEMS: dict[str, Callable[[Bench, Clock, Result], None]] = {
     "kerasauto": run_kerasauto,
     "kerasauto_no_inheritance": lambda b, c, r: run_kerasauto(b, c, r, inherit_weights=False),
+    "kerasauto_augment_all": lambda b, c, r: run_kerasauto(b, c, r, augment_search=True),
     "random_search": lambda b, c, r: run_keras_tuner("random_search", b, c, r),
     "bayesian": lambda b, c, r: run_keras_tuner("bayesian", b, c, r),
     "handwritten_cnn": run_handwritten_cnn,
