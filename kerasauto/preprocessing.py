@@ -54,11 +54,11 @@ def training_dataset(x: np.ndarray, y: np.ndarray, batch_size: int,
     repeated without end, and the number of its batches per pass over the data.
 
     ``augmentation`` names come from ``AUGMENTATIONS``; an empty one means no augmentation.
-    Pass the count to ``model.fit`` as ``steps_per_epoch``. What is shuffled is the indices
-    (all of them), and batches are gathered from them: a shuffle buffer of images had to be
-    refilled at every pass, and when training stopped just after an epoch, ``fit`` waited for
-    that refill before it returned (3-4 s for 20 000 images; a 25-minute Fashion-MNIST search
-    ended 26 s late).
+    Pass the count to ``model.fit`` as ``steps_per_epoch``. The pipeline runs without tf.data's
+    autotuning: when a deadline stopped training, ``fit`` waited in the iterator's destructor
+    for the autotuner's thread before it returned (2.4-3.9 s in 1-2 of every 6 trials on 20 000
+    images; 25 s at the end of a 25-minute Fashion-MNIST search). Indices over all images are
+    shuffled, and each batch is gathered from them.
     """
     import keras
     import tensorflow as tf
