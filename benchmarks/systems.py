@@ -211,7 +211,7 @@ def run_keras_tuner(kind: str, bench: Bench, clock: Clock, result: Result) -> No
             callbacks=[
                 keras_callbacks.EarlyStopping(monitor="val_accuracy", patience=TRIAL_PATIENCE),
                 DeadlineCallback(lambda: clock.search_deadline),
-                FitTimer(lambda started, ended: fits.record(started, ended)),
+                FitTimer.into(fits),
             ],
             verbose=2,
         )
@@ -357,6 +357,7 @@ def run_kerasauto(bench: Bench, clock: Clock, result: Result, inherit_weights: b
     """
     from kerasauto import ImageClassifier
     from kerasauto.tasks.image import AUTO_AUGMENT_LOSS_RATIO
+    from training import FitTimer
 
     augmentation = kerasauto_augmentation(bench.dataset)
     clf = ImageClassifier(
@@ -376,8 +377,6 @@ def run_kerasauto(bench: Bench, clock: Clock, result: Result, inherit_weights: b
         )
     else:
         result["notes"].append(f"augmentation={'+'.join(augmentation)}, augment_search={augment_search}")
-    from training import FitTimer
-
     poller = TrialPoller(lambda: _nested(clf, "tuner", "oracle"), clock)
     fits = FitIntervals()
     try:
@@ -387,7 +386,7 @@ def run_kerasauto(bench: Bench, clock: Clock, result: Result, inherit_weights: b
                 bench.y_train,
                 time_limit=0.75 * clock.budget,
                 validation_data=(bench.x_val, bench.y_val),
-                callbacks=[FitTimer(lambda started, ended: fits.record(started, ended))],
+                callbacks=[FitTimer.into(fits)],
             )
     finally:
         result["search_s"] = round(clock.elapsed(), 2)
@@ -466,7 +465,7 @@ def run_autokeras(bench: Bench, clock: Clock, result: Result) -> None:
             bench.y_train,
             validation_data=(bench.x_val, bench.y_val),
             callbacks=[DeadlineCallback(lambda: deadline[0]),
-                       FitTimer(lambda started, ended: fits.record(started, ended))],
+                       FitTimer.into(fits)],
             verbose=2,
         )
     finally:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import keras
 from keras import layers
 
-from harness import Clock
+from harness import Clock, FitIntervals
 
 Deadline = Callable[[], float]
 
@@ -55,6 +55,12 @@ class FitTimer(keras.callbacks.Callback):
         super().__init__()
         self._record = record
         self._started = 0.0
+
+    @classmethod
+    def into(cls, intervals: FitIntervals) -> "FitTimer":
+        """A timer recording into ``intervals`` through a function: a bound method would be
+        deep-copied along with its ``intervals``."""
+        return cls(lambda started, ended: intervals.record(started, ended))
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         self._started = time.monotonic()
