@@ -43,7 +43,7 @@ SPEED_PROBE_TIMEOUT_S = 600.0
 ALL_SYSTEMS = ("kerasauto", "kerasauto_no_inheritance", "random_search", "bayesian",
                "handwritten_cnn", "autokeras")
 #: Variants run only when named in ``--systems``.
-EXTRA_SYSTEMS = ("kerasauto_augment_all",)
+EXTRA_SYSTEMS = ("kerasauto_final_fit",)
 #: Seconds a runner may exceed its budget (imports, evaluation, slow shutdown) before it is killed.
 GRACE_S = 120.0
 #: A system whose search + final training exceeds this multiple of the budget is flagged.

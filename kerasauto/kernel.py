@@ -3,7 +3,8 @@
 d(g1, g2) = D_layers + LAMBDA * D_skips, where D_layers aligns the two main chains of
 Conv2D / Dense / pooling layers (insert or delete: 1, substitute: the layer distance) and
 D_skips optimally matches the two sets of skip connections (Hungarian assignment) plus the
-difference in their numbers. The kernel is k = exp(-rho * d^2), made PSD explicitly.
+difference in their numbers. The GP does not use exp(-rho * d^2) of it, which is not positive
+definite in general: it embeds the distances first (``kerasauto.engine.gp``).
 """
 from __future__ import annotations
 
@@ -124,15 +125,3 @@ def distance_matrix(rows: Sequence, cols: Sequence | None = None) -> np.ndarray:
     rows = [_summary(g) for g in rows]
     cols = rows if cols is None else [_summary(g) for g in cols]
     return np.array([[edit_distance(a, b) for b in cols] for a in rows], dtype=float)
-
-
-def kernel_matrix(distances: np.ndarray, rho: float) -> np.ndarray:
-    """exp(-rho * d^2) elementwise."""
-    return np.exp(-rho * np.square(distances))
-
-
-def nearest_psd(matrix: np.ndarray, floor: float = 1e-9) -> np.ndarray:
-    """The symmetric matrix closest to ``matrix`` with eigenvalues >= ``floor``."""
-    symmetric = (matrix + matrix.T) / 2
-    values, vectors = np.linalg.eigh(symmetric)
-    return (vectors * np.maximum(values, floor)) @ vectors.T

@@ -2,8 +2,9 @@
 
 Starting from the trained architectures, repeatedly pop the most promising architecture, expand
 it with its morph neighbours, and keep (by the annealing rule) those worth expanding further,
-so sequences of several morphs arise. Returns the unseen architecture with the best UCB, with
-the trained root it descends from and the ops to replay on the root's weights.
+so sequences of several morphs arise. Returns the unseen architectures with the best UCB (as many
+as asked for, distinct), each with the trained root it descends from and the ops to replay on
+the root's weights. Candidates are valued at the training they will have received when scored.
 """
 from __future__ import annotations
 
@@ -46,20 +47,23 @@ class AnnealingSchedule:
     max_ops: int = 3
 
 
-def _ucb(gp: ArchitectureGP, distances: np.ndarray, beta: float) -> np.ndarray:
-    mean, std = gp.predict(distances=distances)
+def _ucb(gp: ArchitectureGP, distances: np.ndarray, beta: float,
+         training: float | None) -> np.ndarray:
+    mean, std = gp.predict(distances=distances, training=training)
     return mean + beta * std
 
 
 def tree_search(roots: Sequence[tuple[Graph, str]], gp: ArchitectureGP,
                 known: Sequence[ArchitectureSummary], known_keys: set[str],
                 rng: np.random.Generator, limits: morphism.Limits = morphism.Limits(),
-                beta: float = BETA, schedule: AnnealingSchedule = AnnealingSchedule()
-                ) -> Candidate | None:
-    """The best unseen candidate by UCB, or ``None`` when no new architecture is reachable.
+                beta: float = BETA, schedule: AnnealingSchedule = AnnealingSchedule(),
+                count: int = 1, training: float | None = None) -> list[Candidate]:
+    """The ``count`` best unseen candidates by UCB, best first (fewer, or none, when fewer new
+    architectures are reachable).
 
     ``known`` lists the architectures already tried or running besides the GP's training set;
     a candidate within edit distance ~0 of any of them is a duplicate and never proposed.
+    ``training``: the epochs a candidate will have been trained when it is scored.
     """
     order = itertools.count()
     scale = max(gp.score_scale, 1e-9)
@@ -68,8 +72,9 @@ def tree_search(roots: Sequence[tuple[Graph, str]], gp: ArchitectureGP,
     root_distances = distance_matrix([ArchitectureSummary(g) for g, _ in roots],
                                      gp.training_summaries)
     queue: list = []
-    for (graph, trial_id), value in zip(roots, _ucb(gp, root_distances, beta)):
+    for (graph, trial_id), value in zip(roots, _ucb(gp, root_distances, beta, training)):
         heapq.heappush(queue, (-value, next(order), Candidate(graph, trial_id, [], value)))
+    found: list[Candidate] = []
     best: Candidate | None = None
     seen = set(known_keys)
     temperature, evaluations = schedule.t_start, 0
@@ -82,12 +87,13 @@ def tree_search(roots: Sequence[tuple[Graph, str]], gp: ArchitectureGP,
             continue
         distances = distance_matrix([ArchitectureSummary(c) for c in children], reference_set)
         evaluations += len(children)
-        values = _ucb(gp, distances[:, :n_train], beta)
+        values = _ucb(gp, distances[:, :n_train], beta, training)
         for child, row, value in zip(children, distances, values):
             seen.add(child.architecture_key())
             if row.min() < DUPLICATE_DISTANCE:
                 continue
             candidate = Candidate(child, parent.root, parent.ops + [child.last_op], float(value))
+            found.append(candidate)
             reference = best.acquisition if best else -math.inf
             expandable = len(candidate.ops) < schedule.max_ops
             if expandable and (value > reference or
@@ -95,4 +101,5 @@ def tree_search(roots: Sequence[tuple[Graph, str]], gp: ArchitectureGP,
                 heapq.heappush(queue, (-value, next(order), candidate))
             if value > reference:
                 best = candidate
-    return best
+    found.sort(key=lambda c: -c.acquisition)  # stable: ties keep the order they were found in
+    return found[:count]

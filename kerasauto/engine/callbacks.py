@@ -1,11 +1,13 @@
-"""Keras callbacks a trial trains with: the wall-clock deadline, best-epoch keeping, NaN guard."""
+"""Keras callbacks a trial trains with: the deadline and step limit, the planned learning rate,
+the NaN guard and the step timer."""
 from __future__ import annotations
 
 import math
 import time
 
 import keras
-import numpy as np
+
+from kerasauto.engine.budget import LearningRatePlan, TrialBudget
 
 
 class Deadline(keras.callbacks.Callback):
@@ -17,12 +19,16 @@ class Deadline(keras.callbacks.Callback):
     an epoch starts only if that fraction of the previous epoch's duration is left: the epochs a
     trial reports, and keeps, are then means over at least that share of the data. Batches stop
     early enough for the validation pass that follows a cut (as long as the last one took), so
-    that training ends at the deadline, not one validation after it.
+    that training ends at the deadline, not one validation after it. With ``max_steps``,
+    training also stops after that many steps (the epoch cut short still validates).
     """
 
-    def __init__(self, deadline: float | None, min_epoch_fraction: float = 0.0):
+    def __init__(self, deadline: float | None, min_epoch_fraction: float = 0.0,
+                 max_steps: int = 0):
         super().__init__()
         self.deadline = deadline or None
+        self.max_steps = int(max_steps or 0)
+        self.steps = 0
         self.min_epoch_fraction = min_epoch_fraction
         self.reached = False
         self._epoch_started = 0.0
@@ -38,6 +44,9 @@ class Deadline(keras.callbacks.Callback):
         self._epoch_started = time.time()
 
     def on_train_batch_end(self, batch, logs=None):
+        self.steps += 1
+        if self.max_steps and self.steps >= self.max_steps:
+            self.model.stop_training = True
         self._stop_if_within(self.validation_seconds)
 
     def on_test_begin(self, logs=None):
@@ -122,76 +131,25 @@ class StepTimer(keras.callbacks.Callback):
         return self.first_seconds / self.first_steps if self.first_steps else None
 
 
-class BestEpochKeeper(keras.callbacks.Callback):
-    """Keeps the weights of the best epoch by ``monitor`` and the history of all epochs.
+class PlannedLearningRate(keras.callbacks.Callback):
+    """Sets the learning rate before every step from a :class:`LearningRatePlan`, at the progress
+    the trial's :class:`TrialBudget` says it has reached (by its own clock and step count)."""
 
-    ``score()`` is the mean of the monitored value over the ``window`` epochs ending at the best
-    one: ``1`` scores exactly the weights that are kept; a longer window smooths a noisy
-    curve but also counts the earlier, worse weights.
-    """
-
-    def __init__(self, monitor: str, direction: str = "max", window: int = 1):
+    def __init__(self, plan: LearningRatePlan, budget: TrialBudget,
+                 progress_per_step: float = 0.0):
         super().__init__()
-        self.monitor, self.direction, self.window = monitor, direction, window
-        self.history: list[dict] = []
-        self.best_epoch: int | None = None
-        self.best_weights: list[np.ndarray] | None = None
-
-    def _better(self, value: float, best: float) -> bool:
-        return value > best if self.direction == "max" else value < best
-
-    def on_epoch_end(self, epoch, logs=None):
-        logs = {k: float(v) for k, v in (logs or {}).items()}
-        self.history.append(logs)
-        value = logs.get(self.monitor)
-        if value is None or not math.isfinite(value):
-            return
-        if self.best_epoch is None or self._better(value, self.history[self.best_epoch][self.monitor]):
-            self.best_epoch = len(self.history) - 1
-            self.best_weights = self.model.get_weights()
-
-    def best_logs(self) -> dict:
-        """The metrics of the best epoch, with the monitored value replaced by ``score()``."""
-        logs = dict(self.history[self.best_epoch])
-        logs[self.monitor] = self.score()
-        return logs
-
-    def score(self) -> float:
-        start = max(0, self.best_epoch - self.window + 1)
-        values = [h[self.monitor] for h in self.history[start:self.best_epoch + 1]
-                  if math.isfinite(h.get(self.monitor, math.nan))]
-        return float(np.mean(values))
-
-
-class WallClockCosine(keras.callbacks.Callback):
-    """Cosine learning-rate decay from ``initial`` to ~0 by a wall-clock ``deadline``.
-
-    For training that must end at a time rather than after a number of epochs: the learning
-    rate is annealed whatever the speed of the machine. With ``total_steps`` too, the decay
-    follows whichever of time and steps runs out first.
-    """
-
-    def __init__(self, initial: float, deadline: float | None, floor: float = 0.01,
-                 total_steps: int | None = None):
-        super().__init__()
-        self.initial, self.deadline, self.floor = initial, deadline, floor
-        self.total_steps = total_steps
-        self.started = None
+        self.plan, self.budget = plan, budget
+        self.progress_per_step = progress_per_step
+        self.started = 0.0
         self.steps = 0
 
     def on_train_begin(self, logs=None):
         self.started, self.steps = time.time(), 0
 
     def progress(self) -> float:
-        """How far training is, from 0 to 1, by time and by steps."""
-        done = 0.0
-        if self.deadline:
-            done = (time.time() - self.started) / max(self.deadline - self.started, 1e-9)
-        if self.total_steps:
-            done = max(done, self.steps / self.total_steps)
-        return min(max(done, 0.0), 1.0)
+        return (self.budget.progress_at(time.time() - self.started, 0)
+                + self.progress_per_step * self.steps)
 
     def on_train_batch_begin(self, batch, logs=None):
-        factor = self.floor + (1 - self.floor) * 0.5 * (1 + math.cos(math.pi * self.progress()))
-        self.model.optimizer.learning_rate.assign(self.initial * factor)
+        self.model.optimizer.learning_rate.assign(self.plan.rate(self.progress()))
         self.steps += 1

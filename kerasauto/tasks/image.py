@@ -21,7 +21,8 @@ import numpy as np
 
 from kerasauto import export as export_module
 from kerasauto.engine import io, validation
-from kerasauto.engine.callbacks import Deadline, WallClockCosine
+from kerasauto.engine.budget import LearningRatePlan, TrialBudget
+from kerasauto.engine.callbacks import Deadline, PlannedLearningRate
 from kerasauto.graph import Graph
 from kerasauto.preprocessing import AUGMENTATIONS, preprocessing_specs, training_dataset
 from kerasauto.tuners.network_morphism import (MorphismTuner, NetworkMorphismOracle,
@@ -29,12 +30,6 @@ from kerasauto.tuners.network_morphism import (MorphismTuner, NetworkMorphismOra
 
 DEFAULT_MAX_TRIALS = 10
 DEFAULT_EPOCHS = 20
-#: With augment_search="auto", the search commits to augmented images once a trial's validation
-#: loss reached this many times its training loss (plain seeds on 1 200 digits: ~15x;
-#: Fashion-MNIST: 1.1-1.2x for seeds, 2.4-2.8x in four runs for the first 530k trial at 0.97
-#: training accuracy, whose plain children then only memorised, 4-8x; benchmarks/RESULTS.md).
-#: See NetworkMorphismOracle's augment_loss_ratio.
-AUTO_AUGMENT_LOSS_RATIO = 2.0
 #: Upper bound on epochs when final_fit trains until a time limit.
 MAX_FINAL_EPOCHS = 10_000
 #: Seconds final_fit keeps, within its time limit, for writing the final model.
@@ -58,7 +53,7 @@ class _ImageEstimator:
                  verbose: bool = False, objective: str | None = None, max_model_size: int = 3_000_000,
                  batch_size: int = 64, learning_rate: float = 1e-3, distribution_strategy: Any = "auto",
                  inherit_weights: bool = True, augmentation: Any = ("translate",),
-                 augment_search: bool | str = "auto"):
+                 augment_search: bool = True):
         self.max_trials = validation.check_positive_int(max_trials, "max_trials")
         self.max_model_size = validation.check_positive_int(max_model_size, "max_model_size", False)
         self.batch_size = validation.check_positive_int(batch_size, "batch_size", False)
@@ -78,7 +73,7 @@ class _ImageEstimator:
         self.distribution_strategy = distribution_strategy
         self.inherit_weights = bool(inherit_weights)
         self.augmentation = validation.check_augmentation(augmentation, AUGMENTATIONS)
-        self.augment_search = validation.check_choice(augment_search, (True, False, "auto"),
+        self.augment_search = validation.check_choice(augment_search, (True, False),
                                                       "augment_search")
         self.tuner: MorphismTuner | None = None
         self.meta: dict | None = None
@@ -103,9 +98,7 @@ class _ImageEstimator:
     def _make_tuner(self, time_limit: float | None) -> MorphismTuner:
         max_trials = self.max_trials or (None if time_limit else DEFAULT_MAX_TRIALS)
         oracle = NetworkMorphismOracle(objective=self.objective, max_trials=max_trials,
-                                       seed=self.seed, max_params=self.max_model_size,
-                                       augment_loss_ratio=AUTO_AUGMENT_LOSS_RATIO
-                                       if isinstance(self.augment_search, str) else 0)
+                                       seed=self.seed, max_params=self.max_model_size)
         with self._quiet():
             tuner = MorphismTuner(oracle=oracle, task=self.task, directory=self.directory,
                                   project_name=self.project_name, overwrite=self.overwrite,
@@ -144,7 +137,9 @@ class _ImageEstimator:
         """Search architectures on (x, y) within ``time_limit`` seconds and/or ``max_trials``.
 
         Without ``validation_data``, a seeded, stratified ``validation_split`` of the training
-        data is held out. Returns ``self``; the best model so far is always kept.
+        data is held out. Returns ``self``; the best model so far is always kept. A final model
+        from an earlier ``final_fit`` of this project is discarded: ``predict`` and the exports
+        serve this search's best until ``final_fit`` runs again.
         """
         x = validation.check_images(x, "x")
         y = self._check_y(y, len(x), "y", fitting=True)
@@ -165,6 +160,8 @@ class _ImageEstimator:
         if callbacks is not None and not isinstance(callbacks, (list, tuple)):
             raise TypeError("callbacks must be a list of keras.callbacks.Callback.")
         self._set_meta(x_train, y)
+        # A final model trained after an earlier search no longer describes this project.
+        shutil.rmtree(os.path.join(self.project_dir, FINAL_DIR), ignore_errors=True)
         if self.tuner is None:
             self.tuner = self._make_tuner(time_limit)
         self._model = None
@@ -277,7 +274,9 @@ class _ImageEstimator:
         callbacks = [Deadline(deadline)]
         if until_deadline:
             # Train until the time limit, annealing the learning rate over wall-clock time.
-            callbacks.append(WallClockCosine(self.learning_rate, deadline))
+            callbacks.append(PlannedLearningRate(
+                LearningRatePlan(self.learning_rate, decay_fraction=1.0),
+                TrialBudget(progress_per_second=1.0 / max(deadline - time.time(), 1e-9))))
         dataset, steps_per_epoch = training_dataset(x, self._encode(y), batch_size,
                                                     self.augmentation if augment else (),
                                                     seed=self.seed)

@@ -1,11 +1,12 @@
-"""Network-morphism search on keras-tuner: Bayesian optimisation over function-preserving morphs.
+"""Network-morphism search on keras-tuner: one network grown by function-preserving morphs that
+Bayesian optimisation chooses, under one learning-rate plan (``kerasauto.engine.budget``).
 
-``NetworkMorphismOracle`` proposes architectures (seeds first, then morphs of trained trials chosen
-by a GP with the edit-distance kernel and a simulated-annealing tree search). Each trial carries its
-architecture JSON, the trained trial it descends from and the morph ops to replay on that trial's
-weights, all as plain hyperparameter values, so trials survive keras-tuner's JSON files and its
-gRPC transport unchanged. ``MorphismTuner`` rebuilds each child from its parent's saved weights and
-trains it.
+``NetworkMorphismOracle`` proposes the trials: the seed's first stage, probes of a few children
+and of the network continuing, the best probe's next stage, and so on. Each trial carries its
+architecture JSON, the trial it continues from and the morph ops to replay on that trial's
+weights, how long it trains and where it is in the plan, all as plain hyperparameter values,
+so trials survive keras-tuner's JSON files and its gRPC transport unchanged. ``MorphismTuner``
+rebuilds each trial from its parent's saved weights and optimizer state and trains it.
 """
 from __future__ import annotations
 
@@ -24,15 +25,14 @@ from keras_tuner.src.engine.tuner import maybe_distribute
 
 from kerasauto import generators, morphism
 from kerasauto.calibration import calibrate_batchnorms
-from kerasauto.engine import io
+from kerasauto.engine import io, optimizer_state
 from kerasauto.engine.acquisition import AnnealingSchedule, tree_search
-from kerasauto.engine.callbacks import (BestEpochKeeper, Deadline, NanGuard, StepTimer,
-                                        WallClockCosine)
+from kerasauto.engine.budget import GrowthPlan, LearningRatePlan, TrialBudget
+from kerasauto.engine.callbacks import Deadline, NanGuard, PlannedLearningRate, StepTimer
 from kerasauto.engine.devices import default_strategy
 from kerasauto.engine.display import TrialLineDisplay
 from kerasauto.engine.gp import ArchitectureGP
-from kerasauto.engine.validation import (check_fraction, check_non_negative_float,
-                                         check_positive_int)
+from kerasauto.engine.validation import check_fraction
 from kerasauto.graph import Graph
 from kerasauto.kernel import ArchitectureSummary
 from kerasauto.preprocessing import training_dataset
@@ -40,60 +40,44 @@ from kerasauto.preprocessing import training_dataset
 TrialStatus = trial_module.TrialStatus
 #: Substrings of a failed trial's message that mean it ran out of memory.
 OOM_MARKERS = ("ResourceExhausted", "out of memory", "OOM")
-#: Training-loss floor of the over-fitting test (a loss of 0 would make every ratio infinite).
-MIN_TRAINING_LOSS = 1e-12
 #: A search stops proposing when less than this many seconds remain.
 MIN_SECONDS_LEFT = 1.0
-#: With a time limit, a proposal must train at least this many epochs in a trial's time share.
-MIN_EPOCHS_PER_TRIAL = 3
-#: ...but a proposal may always cost this much more than the cheapest trained architecture.
-MIN_COST_GROWTH = 1.25
-#: A trial starts another epoch only if half an epoch's time is left before its deadline, so the
-#: epoch it keeps reports means over at least half of the data (not the last batch's loss,
-#: which the over-fitting rule of ``augment_loss_ratio`` would read), and near the deadline the
-#: learning rate is ~0 anyway.
-MIN_LAST_EPOCH_FRACTION = 0.5
-#: With a time limit, a trial that would leave less than this many trial shares takes all the
-#: time left (trials end early by up to half an epoch, and that time must not become a stub).
-LAST_TRIAL_SHARES = 1.5
-
+#: Epochs a trial counted in trials may not exceed when it trains until a time instead.
+MAX_EPOCHS = 100_000
 
 class NetworkMorphismOracle(keras_tuner.Oracle):
-    """Proposes seed architectures, then morphs of trained ones chosen by Bayesian optimisation.
+    """Grows one network by function-preserving morphs chosen by Bayesian optimisation.
+
+    The search is one lineage (see ``kerasauto.engine.budget``): the seed trains a *stage*;
+    then, under a time limit, the optimiser proposes ``growth.children`` morphs of it, which
+    train a short *probe* each beside a probe of the network itself continuing, all from the
+    same weights and optimizer state; the best probe continues as the next stage. Growth stops
+    where the learning-rate plan starts its final decay; the last stage trains to the time
+    limit. Counted in trials instead (no time limit), every trial after the seed is the
+    optimiser's best morph of the latest stage and trains ``fit``'s ``epochs``.
 
     Args:
         objective: what to optimise, e.g. ``"val_accuracy"`` (keras-tuner's objectives).
         max_trials: stop after this many trials.
         time_limit: seconds a ``search`` may run; the trial in flight is cut at the limit.
         seed: makes the sequence of proposals reproducible.
-        seed_architectures: ``Graph`` objects to try first; default: a small CNN for images, an
+        seed_architectures: ``Graph`` objects to start from; default: a CNN for images, an
             MLP for vectors, built when the tuner sees the data (see ``default_seeds``); if every
             seed fails (out of memory, say), smaller ``fallback_seeds`` are tried.
         max_params, max_depth, max_width: size limits of proposed architectures; ``max_params``
             is lowered automatically when a trial runs out of memory.
         beta: UCB exploration weight.
-        trials_per_budget: with a time limit, each trial trains for at most
-            ``time_limit / trials_per_budget`` seconds, so that several morphs happen; children
-            continue from trained weights, so short trials still add up along a lineage. Trials
-            report what an epoch cost, and proposals are kept cheap enough (in multiply-adds)
-            to train ``MIN_EPOCHS_PER_TRIAL`` epochs in that time.
-        augment_loss_ratio: when trials train on augmented data (the tuner's ``augmentation``).
-            ``0``: every trial. Otherwise trials train on plain data until one over-fits (its
-            validation loss reaches this many times its training loss); from then on the
-            search is committed to augmented data: every new trial trains on it, morphs grow
-            only from trials that trained on it (once there are some), and they rank above plain
-            trials in ``get_best_trials``. Weights that still generalise learn faster on plain
-            data, and an augmented trial scores below a plain one for its first epochs; left to
-            that comparison, searches kept returning to the plain trial and its lineage never
-            accumulated the augmented training that pays later (``benchmarks/RESULTS.md``).
+        growth: a :class:`~kerasauto.engine.budget.GrowthPlan` (children per growth point,
+            probe length, the share of training that losing probes may take).
+        decay_fraction: the share of the budget over which the learning rate decays at the end.
     """
 
     def __init__(self, objective: Any = "val_accuracy", max_trials: int | None = 20,
                  time_limit: float | None = None, seed: int | None = None,
                  seed_architectures: Sequence[Graph] | None = None,
                  max_params: int = 3_000_000, max_depth: int = 24, max_width: int = 512,
-                 beta: float = 2.5, trials_per_budget: int = 6,
-                 augment_loss_ratio: float = 0.0, max_consecutive_failed_trials: int = 3,
+                 beta: float = 2.5, growth: GrowthPlan | None = None,
+                 decay_fraction: float = 1 / 3, max_consecutive_failed_trials: int = 3,
                  **kwargs):
         super().__init__(objective=objective, max_trials=max_trials, seed=seed,
                          max_consecutive_failed_trials=max_consecutive_failed_trials, **kwargs)
@@ -101,17 +85,20 @@ class NetworkMorphismOracle(keras_tuner.Oracle):
             self.seed = self._seed_state = int(seed)
         if time_limit is not None and not time_limit > 0:
             raise ValueError(f"time_limit must be a positive number of seconds, got {time_limit!r}.")
+        if growth is not None and not isinstance(growth, GrowthPlan):
+            raise TypeError(f"growth must be a kerasauto.engine.budget.GrowthPlan, got {growth!r}.")
         self.time_limit = time_limit
         self.max_params, self.max_depth, self.max_width = int(max_params), max_depth, max_width
         self.beta = beta
-        self.trials_per_budget = trials_per_budget
-        self.augment_loss_ratio = check_non_negative_float(augment_loss_ratio, "augment_loss_ratio")
-        self.trial_seconds: float | None = None
+        self.growth = growth or GrowthPlan()
+        self.decay_fraction = check_fraction(decay_fraction, "decay_fraction")
         self.schedule = AnnealingSchedule()
         self.problem: dict | None = None
         self.pending_seeds = [g.to_json() for g in seed_architectures or []]
         self.fallback_seeds: list[str] = []
-        self.deadline: float | None = None
+        self.pending_probes: list[dict] = []
+        self.started: float | None = None
+        self.budget_seconds: float | None = None
         self.proposal_seconds = 0.0
         self._graphs: dict[str, Graph] = {}
         self._summaries: dict[str, ArchitectureSummary] = {}
@@ -136,11 +123,24 @@ class NetworkMorphismOracle(keras_tuner.Oracle):
         if time_limit is not None and not time_limit > 0:
             raise ValueError(f"time_limit must be a positive number of seconds, got {time_limit!r}.")
         budget = time_limit or self.time_limit
-        self.deadline = time.time() + budget if budget else None
-        self.trial_seconds = budget / self.trials_per_budget if budget else None
+        self.started = time.time()
+        self.budget_seconds = float(budget) if budget else None
+
+    @property
+    def deadline(self) -> float | None:
+        return self.started + self.budget_seconds if self.budget_seconds else None
 
     def seconds_left(self) -> float:
         return math.inf if self.deadline is None else self.deadline - time.time()
+
+    def _decay_starts_in(self) -> float:
+        """Seconds until the learning rate's final decay begins (growth ends there)."""
+        return self.seconds_left() - self.decay_fraction * self.budget_seconds
+
+    def _progress(self) -> float:
+        if self.budget_seconds:
+            return min(max((time.time() - self.started) / self.budget_seconds, 0.0), 1.0)
+        return len(self.trials) / self.max_trials if self.max_trials else 0.0
 
     # ------------------------------------------------------------------ proposals
     def populate_space(self, trial_id: str) -> dict:
@@ -153,10 +153,10 @@ class NetworkMorphismOracle(keras_tuner.Oracle):
     def create_trial(self, tuner_id: str):
         trial = super().create_trial(tuner_id)
         values = trial.hyperparameters.values
-        if trial.status == TrialStatus.RUNNING and values.get("deadline") != float(self.deadline or 0.0):
-            # A trial re-run after a crash carries the old search's deadline: give it this one's.
-            values["deadline"] = float(self.deadline or 0.0)
-            values["trial_seconds"] = self._trial_share()
+        if trial.status == TrialStatus.RUNNING and values.get("search_started") != self.started:
+            # A trial re-run after a crash carries the old search's budget: give it this one's.
+            values.update(self._budget_values(values["role"], bool(values.get("final")),
+                                              values.get("stage_epochs")))
             self._save_trial(trial)
         return trial
 
@@ -164,92 +164,146 @@ class NetworkMorphismOracle(keras_tuner.Oracle):
         if self.seconds_left() < MIN_SECONDS_LEFT:
             return {"status": TrialStatus.STOPPED}
         if self.pending_seeds:
-            graph = Graph.from_json(self.pending_seeds.pop(0))
-            return self._values(graph, parent="", ops=[])
+            return self._stage(Graph.from_json(self.pending_seeds.pop(0)), "", [])
         completed = self._completed_trials()
-        # A morph costs at least its parent: grow only the roots whose children could still
-        # train an epoch; if none could, end the search.
-        roots = [t for t in self._growth_roots(completed)
-                 if self._trial_cost(t) <= self.seconds_left()]
-        if completed and not roots:
-            return {"status": TrialStatus.STOPPED}
         if not completed:
             # Seeds still training elsewhere: wait; every seed failed (out of memory, say): try a
             # smaller one; nothing left to try: give up.
             if self.ongoing_trials:
                 return {"status": TrialStatus.IDLE}
             if self.fallback_seeds:
-                return self._values(Graph.from_json(self.fallback_seeds.pop(0)), parent="", ops=[])
+                return self._stage(Graph.from_json(self.fallback_seeds.pop(0)), "", [])
             return {"status": TrialStatus.STOPPED}
-        rng = np.random.default_rng([self.seed, len(self.trials)])
-        candidate = self._bayesian_proposal(completed, roots, rng)
-        if candidate is None or self.seconds_left() < self._trial_cost(self.trials[candidate.root]):
-            # (Proposing took time too: the child may no longer fit what is left.)
+        if self.pending_probes:  # the other probes of this growth point (parallel work)
+            return self._running(self.pending_probes.pop(0), "probe")
+        if self.ongoing_trials:  # the lineage goes on from what is training now
+            return {"status": TrialStatus.IDLE}
+        head = self.lineage_head()
+        if not self.budget_seconds:
+            return self._grow_by_trials(head)
+        if head.hyperparameters.values.get("final"):
             return {"status": TrialStatus.STOPPED}
-        return self._values(candidate.graph, parent=candidate.root, ops=candidate.ops)
+        probes = [t for t in self.trials.values()
+                  if t.hyperparameters.values.get("growth_point") == head.trial_id]
+        if probes:  # every probe of this growth point has ended: the best one goes on
+            winner = self.probe_winner(head, probes)
+            return self._stage(self._graph(winner), winner.trial_id, [],
+                               final=not self._may_grow(winner), measured=winner)
+        children = self._children(head, completed) if self._may_grow(head) else []
+        if not children:
+            return self._stage(self._graph(head), head.trial_id, [], final=True)
+        probe_values = [self._values(c.graph, head.trial_id, c.ops) for c in children]
+        probe_values.append(self._values(self._graph(head), head.trial_id, []))
+        for values in probe_values:
+            values["growth_point"] = head.trial_id
+        self.pending_probes = probe_values[1:]
+        return self._running(probe_values[0], "probe")
 
-    def _values(self, graph: Graph, parent: str, ops: list[dict]) -> dict:
-        values = {"architecture": graph.to_json(), "parent_trial_id": parent,
-                  "ops": json.dumps(ops), "num_params": int(graph.num_params()),
-                  "deadline": float(self.deadline or 0.0), "trial_seconds": self._trial_share(),
-                  "init_seed": int(self.seed + len(self.trials)),
-                  "augment": self.committed_to_augmentation()}
+    def _grow_by_trials(self, head) -> dict:
+        """Without a time limit: the best morph of the lineage's head trains ``epochs``."""
+        rng = np.random.default_rng([self.seed, len(self.trials)])
+        found = self._proposals([head], self._completed_trials(), rng, count=1,
+                                training=lineage_epochs(head) + trained_epochs(head))
+        if not found:
+            return {"status": TrialStatus.STOPPED}
+        return self._stage(found[0].graph, head.trial_id, found[0].ops)
+
+    def _children(self, head, completed: list) -> list:
+        rng = np.random.default_rng([self.seed, len(self.trials)])
+        return self._proposals([head], completed, rng, count=self.growth.children,
+                               training=lineage_epochs(head) + self.growth.probe_epochs,
+                               max_multiply_adds=self._affordable_cost(head))
+
+    def _may_grow(self, head) -> bool:
+        """Whether ``head``'s probes still end before the decay (the winner then trains on, into
+        the decay if its stage is cut short by it)."""
+        return self._decay_starts_in() > (self.growth.children + 1) * self._probe_seconds(head)
+
+    def _probe_seconds(self, trial) -> float:
+        """What one probe of ``trial``'s network costs: its training and the overhead of a
+        trial (building, tracing, validating, saving), both as measured by ``trial``."""
+        epoch = last_metric(trial, "epoch_seconds") or 0.0
+        return self.growth.probe_epochs * epoch + (last_metric(trial, "overhead_seconds") or 0.0)
+
+    def _stage_epochs(self, trial) -> float:
+        """Epochs a stage of ``trial``'s network trains before the next growth point: the growth
+        plan's figure, longer where measured trial overheads make probes dearer than their
+        training (so that losing probes still keep within ``probe_share``)."""
+        epoch = last_metric(trial, "epoch_seconds")
+        if not epoch:
+            return self.growth.stage_epochs
+        k, share = self.growth.children, self.growth.probe_share
+        needed = self._probe_seconds(trial) * (k / share - k - 1) / epoch
+        return max(self.growth.stage_epochs, needed)
+
+    def _affordable_cost(self, head) -> float:
+        """The most multiply-adds per example a child of ``head`` may have: enough that in the
+        time left it could still train as many epochs as the lineage has trained so far."""
+        epoch = last_metric(head, "epoch_seconds")
+        trained = lineage_epochs(head) + trained_epochs(head)
+        if not epoch or not trained:
+            return math.inf
+        affordable_epochs = self.seconds_left() / epoch
+        return self._graph(head).multiply_adds() * affordable_epochs / trained
+
+    def probe_winner(self, head, probes: list):
+        """The best completed probe; a child within one standard error of the objective's
+        measurement of the best is preferred to the network continuing unchanged (a short probe
+        cannot show what new capacity is worth, and a function-preserving child starts equal)."""
+        done = [t for t in probes if t in self._completed_trials()]
+        if not done:
+            return head
+        sign = 1.0 if self.objective.direction == "max" else -1.0
+        best = max(done, key=lambda t: sign * t.score)
+        if best.hyperparameters.values.get("ops", "[]") != "[]":
+            return best
+        children = [t for t in done if t.hyperparameters.values.get("ops", "[]") != "[]"]
+        if not children:
+            return best
+        child = max(children, key=lambda t: sign * t.score)
+        return child if sign * (best.score - child.score) <= standard_error(best, self.objective.name) else best
+
+    def lineage_head(self):
+        """The latest completed stage (the network the search is growing)."""
+        stages = [t for t in self._completed_trials()
+                  if t.hyperparameters.values.get("role", "stage") == "stage"]
+        return stages[-1] if stages else self._completed_trials()[-1]
+
+    def _stage(self, graph: Graph, parent: str, ops: list[dict], final: bool = False,
+               measured=None) -> dict:
+        """A stage of ``graph``; ``measured``: a trial of the same network, whose costs set the
+        stage's length."""
+        values = self._values(graph, parent, ops)
+        values["stage_epochs"] = (self._stage_epochs(measured) if measured is not None
+                                  else self.growth.stage_epochs)
+        return self._running(values, "stage", final)
+
+    def _running(self, values: dict, role: str, final: bool = False) -> dict:
+        values = {**values, **self._budget_values(role, final, values.get("stage_epochs"))}
         return {"status": TrialStatus.RUNNING, "values": values}
 
-    # ------------------------------------------------------------------ augmented data
-    def committed_to_augmentation(self) -> bool:
-        """Whether new trials train on augmented data (see ``augment_loss_ratio``)."""
-        if not self.augment_loss_ratio:
-            return True
-        return any(trained_augmented(t) or self._overfitted(t) for t in self._completed_trials())
+    def _budget_values(self, role: str, final: bool = False,
+                       stage_epochs: float | None = None) -> dict:
+        """How long a trial of ``role`` trains and where it is in the learning-rate plan."""
+        budget = TrialBudget(progress=self._progress())
+        if self.budget_seconds:
+            budget.progress_per_second = 1.0 / self.budget_seconds
+            if role == "probe":
+                budget.seconds, budget.epochs = self.seconds_left(), self.growth.probe_epochs
+            elif final:
+                budget.seconds = self.seconds_left()
+            else:
+                budget.seconds = max(self._decay_starts_in(), 0.0)
+                budget.epochs = stage_epochs or self.growth.stage_epochs
+        elif self.max_trials:
+            budget.progress_per_trial = 1.0 / self.max_trials
+        return {**budget.to_values(), "role": role, "final": bool(final),
+                "decay_fraction": self.decay_fraction, "search_started": self.started}
 
-    def _overfitted(self, trial) -> bool:
-        loss, val_loss = last_metric(trial, "loss"), last_metric(trial, "val_loss")
-        if loss is None or val_loss is None:
-            return False
-        return bool(val_loss >= self.augment_loss_ratio * max(loss, MIN_TRAINING_LOSS))
-
-    def _prefers_augmented(self) -> bool:
-        """Whether augmented trials come first (committed by over-fitting, not by ratio 0)."""
-        return bool(self.augment_loss_ratio) and self.committed_to_augmentation()
-
-    def _augmented_first(self, trials: list) -> list:
-        """``trials`` in the same order, but augmented ones first once the search is committed."""
-        if not self._prefers_augmented():
-            return trials
-        return sorted(trials, key=lambda t: not trained_augmented(t))  # sorted() is stable
-
-    def get_best_trials(self, num_trials: int = 1) -> list:
-        """The best trials by score; once committed to augmented data, augmented trials first."""
-        return self._augmented_first(super().get_best_trials(len(self.trials)))[:num_trials]
-
-    def _trial_share(self) -> float:
-        """Seconds the next trial may train (0: no limit); the last one takes what is left.
-
-        With less than ``LAST_TRIAL_SHARES`` shares left, the trial takes all of it, rather than
-        leaving a stub too short for a child to catch up with its parent; so it does when what
-        it would leave could not pay for the cheapest next trial (see ``_trial_cost``).
-        """
-        if not self.trial_seconds:
-            return 0.0
-        left = self.seconds_left()
-        completed = self._completed_trials()
-        next_trial = min(map(self._trial_cost, self._growth_roots(completed))) if completed else 0.0
-        remainder = left - self.trial_seconds
-        if remainder < (LAST_TRIAL_SHARES - 1) * self.trial_seconds or remainder < next_trial:
-            return float(left)
-        return float(self.trial_seconds)
-
-    @staticmethod
-    def _trial_cost(trial) -> float:
-        """Seconds the shortest useful trial of this architecture takes: one epoch, plus what the
-        trial measured outside its training steps (building, tracing, validating, saving).
-
-        On a 2-core machine the overhead of a tiny model is 2-5 s: a trial started with less
-        time left than that still takes it, and the search ends late.
-        """
-        return sum(last_metric(trial, name) or 0.0
-                   for name in ("epoch_seconds", "overhead_seconds"))
+    def _values(self, graph: Graph, parent: str, ops: list[dict]) -> dict:
+        return {"architecture": graph.to_json(), "parent_trial_id": parent,
+                "ops": json.dumps(ops), "num_params": int(graph.num_params()),
+                "init_seed": int(self.seed + len(self.trials))}
 
     def _completed_trials(self) -> list:
         return [t for t in self.trials.values() if t.status == TrialStatus.COMPLETED
@@ -266,62 +320,51 @@ class NetworkMorphismOracle(keras_tuner.Oracle):
             self._summaries[trial.trial_id] = ArchitectureSummary(self._graph(trial))
         return self._summaries[trial.trial_id]
 
-    def limits(self, completed: Sequence = ()) -> morphism.Limits:
-        """Size limits of proposals; with a time limit, also a cost limit from measured speed."""
-        return morphism.Limits(self.max_params, self.max_depth, self.max_width,
-                               self._max_multiply_adds(completed))
+    def limits(self, max_multiply_adds: float = math.inf) -> morphism.Limits:
+        """Size limits of proposals."""
+        return morphism.Limits(self.max_params, self.max_depth, self.max_width, max_multiply_adds)
 
-    def _max_multiply_adds(self, completed: Sequence) -> float:
-        """The cost per example at which an epoch takes 1/MIN_EPOCHS_PER_TRIAL of a trial's time.
-
-        Measured speeds (multiply-adds per epoch-second) of the completed trials give the rate;
-        never below ``MIN_COST_GROWTH`` times the cheapest trained architecture, so that cheap
-        morphs (skip connections, small widenings) stay possible on data too big for the budget.
-        """
-        if not self.trial_seconds:
-            return math.inf
-        rates, costs = [], []
-        for trial in completed:
-            seconds = last_metric(trial, "epoch_seconds")
-            cost = self._graph(trial).multiply_adds()
-            costs.append(cost)
-            if seconds:
-                rates.append(cost / seconds)
-        if not rates:
-            return math.inf
-        affordable = float(np.median(rates)) * self.trial_seconds / MIN_EPOCHS_PER_TRIAL
-        return max(affordable, MIN_COST_GROWTH * min(costs))
-
-    def _bayesian_proposal(self, completed: list, roots: list, rng: np.random.Generator):
-        """The child of one of ``roots`` with the best acquisition value (GP fitted on all
-        ``completed`` trials), or None."""
+    def _proposals(self, roots: list, completed: list, rng: np.random.Generator, count: int,
+                   training: float, max_multiply_adds: float = math.inf) -> list:
+        """The ``count`` morphs of ``roots`` with the best acquisition values, valued at
+        ``training`` epochs, by a GP fitted on all ``completed`` trials."""
         sign = 1.0 if self.objective.direction == "max" else -1.0
-        gp = ArchitectureGP().fit([self._summary(t) for t in completed],
-                                  [sign * t.score for t in completed])
+        gp = ArchitectureGP(seed=self.seed).fit(
+            [self._summary(t) for t in completed], [sign * t.score for t in completed],
+            [lineage_epochs(t) + trained_epochs(t) for t in completed])
         completed_ids = {t.trial_id for t in completed}
         known = [self._summary(t) for t in self.trials.values() if t.trial_id not in completed_ids]
         known_keys = {self._graph(t).architecture_key() for t in self.trials.values()}
         return tree_search([(self._graph(t), t.trial_id) for t in roots], gp, known, known_keys,
-                           rng, self.limits(completed), self.beta, self.schedule)
-
-    def _growth_roots(self, completed: list) -> list:
-        """The trials morphs may grow from: all, or the augmented ones once committed to them."""
-        if self._prefers_augmented():
-            augmented = [t for t in completed if trained_augmented(t)]
-            if augmented:
-                return augmented
-        return completed
+                           rng, self.limits(max_multiply_adds), self.beta, self.schedule,
+                           count=count, training=training)
 
     # ------------------------------------------------------------------ results
+    def losing_probes(self) -> list:
+        """The probes whose network did not go on (every probe of a growth point but the one the
+        next stage continued)."""
+        continued = {t.hyperparameters.values.get("parent_trial_id") for t in self.trials.values()
+                     if t.hyperparameters.values.get("role") == "stage"}
+        return [t for t in self.trials.values() if t.hyperparameters.values.get("role") == "probe"
+                and t.trial_id not in continued and t.status in (TrialStatus.COMPLETED,
+                                                                 TrialStatus.FAILED)]
+
+    def summary(self) -> dict:
+        """What the search spent its time on: seconds in trials, in probes that lost, their share."""
+        trial_seconds = sum(last_metric(t, "seconds") or 0.0 for t in self.trials.values())
+        lost = sum(last_metric(t, "seconds") or 0.0 for t in self.losing_probes())
+        return {"trials": len(self.trials),
+                "growth_points": len({t.hyperparameters.values.get("growth_point")
+                                      for t in self.trials.values()} - {None}),
+                "trial_seconds": trial_seconds, "losing_probe_seconds": lost,
+                "losing_probe_share": lost / trial_seconds if trial_seconds else 0.0,
+                "proposal_seconds": self.proposal_seconds}
+
     def end_trial(self, trial) -> None:
         if trial.status == TrialStatus.FAILED and any(m in (trial.message or "") for m in OOM_MARKERS):
             size = int(trial.hyperparameters.values.get("num_params", self.max_params))
             self.max_params = min(self.max_params, int(size * 0.75))
-        was_committed = self._prefers_augmented()
         super().end_trial(trial)
-        if self.verbose and not was_committed and self._prefers_augmented():
-            print(f"[kerasauto] trial {trial.trial_id} over-fitted its training data: the search "
-                  "goes on with augmented data only.", flush=True)
         # keras-tuner saves before it forgets the trial as ongoing: save again, or a resumed
         # search would run this finished trial once more.
         self.save()
@@ -355,7 +398,7 @@ class NetworkMorphismOracle(keras_tuner.Oracle):
         state = super().get_state()
         state.update({
             "problem": self.problem, "pending_seeds": self.pending_seeds,
-            "fallback_seeds": self.fallback_seeds,
+            "fallback_seeds": self.fallback_seeds, "pending_probes": self.pending_probes,
             "max_params": self.max_params, "deadline": self.deadline,
             "proposal_seconds": self.proposal_seconds,
             "history": [self._history_row(t) for t in self.trials.values()],
@@ -367,6 +410,7 @@ class NetworkMorphismOracle(keras_tuner.Oracle):
         self.problem = state.get("problem")
         self.pending_seeds = list(state.get("pending_seeds", []))
         self.fallback_seeds = list(state.get("fallback_seeds", []))
+        self.pending_probes = list(state.get("pending_probes", []))
         self.max_params = int(state.get("max_params", self.max_params))
         self.proposal_seconds = float(state.get("proposal_seconds", 0.0))
 
@@ -405,14 +449,17 @@ def remove_stale_temporary_files(project_dir: str) -> None:
 
 def default_seeds(input_shape: Sequence[int], num_outputs: int, head: str = "softmax",
                   preprocessing: Sequence[dict] | None = None) -> list[Graph]:
-    """The seed architecture suited to the input: a small CNN for images, an MLP for vectors.
+    """The seed architecture suited to the input: for images, the CNN a good engineer writes for
+    small images (blocks of two 3x3 convolutions with batch norm, 32-64-128 filters); an MLP for
+    vectors.
 
     One seed: every morph of it inherits trained weights, whereas each further seed trains from
     scratch (a small ResNet as a second seed took a sixth of a 25-minute search and was never
     the best). Skip connections are reached by morphing; pass ``seed_architectures`` for more.
     """
     if len(input_shape) == 3:
-        return [generators.cnn(input_shape, num_outputs, head=head, preprocessing=preprocessing)]
+        return [generators.cnn(input_shape, num_outputs, head=head, convs_per_block=2,
+                               preprocessing=preprocessing)]
     return [generators.mlp(input_shape, num_outputs, head=head, preprocessing=preprocessing)]
 
 
@@ -440,6 +487,25 @@ def trained_augmented(trial) -> bool:
     return bool(last_metric(trial, "augmented"))
 
 
+def lineage_epochs(trial) -> float:
+    """Epochs the trial's network had been trained, along its lineage, before the trial."""
+    return last_metric(trial, "epochs_before") or 0.0
+
+
+def trained_epochs(trial) -> float:
+    """Epochs the trial itself trained."""
+    return last_metric(trial, "epochs_trained") or 0.0
+
+
+def standard_error(trial, objective: str) -> float:
+    """The standard error of an accuracy score measured on the trial's validation examples
+    (binomial), or 0 for other objectives."""
+    count, score = last_metric(trial, "validation_count"), trial.score
+    if not objective.endswith("accuracy") or not count or score is None or not 0 <= score <= 1:
+        return 0.0
+    return math.sqrt(score * (1.0 - score) / count)
+
+
 def is_one_hot(y) -> bool:
     """Whether classification labels ``y`` are one-hot rows (2-D, more than one column)."""
     return np.ndim(y) == 2 and np.shape(y)[1] > 1
@@ -456,39 +522,29 @@ def infer_problem(x, y, task: str) -> tuple[tuple[int, ...], int, str]:
 
 
 class MorphismTuner(keras_tuner.Tuner):
-    """Trains the oracle's proposals; children start from their parent's trained weights.
+    """Trains the oracle's trials; each continues from its parent's trained weights and optimizer
+    state, under the search's one learning-rate plan.
 
     Args:
         oracle: a :class:`NetworkMorphismOracle`.
         task: ``"classification"`` (softmax head, integer or one-hot labels) or ``"regression"``.
-        learning_rate: Adam's learning rate.
+        learning_rate: Adam's base learning rate (the plan's rate until its final decay).
         batch_size: default batch size for ``search``.
-        patience: early stopping patience on the validation loss, in epochs.
-        score_window: the score is the objective's mean over this many epochs ending at the kept
-            (best) one. ``1`` scores the kept weights alone: with ``anneal`` a trial's last epochs
-            are its settled ones, and a longer window ranks the trials that improve most at the
-            end of their cosine (often the best ones) below flatter ones.
         distribution_strategy: a ``tf.distribute`` strategy; ``"auto"`` mirrors over all GPUs
             when there are several (found with ``tf.config``), else the default strategy.
         augmentation: augmentations of training images (names from
-            ``kerasauto.preprocessing.AUGMENTATIONS``), applied when ``x`` is an image array, to
-            the trials the oracle asks to augment (its ``augment_loss_ratio``).
-        anneal: each trial decays the learning rate along a cosine to ~0 by its end (its time
-            share or its epochs), so that every trial's score is that of a settled model.
-        warm_restart_factor: children start their cosine at this fraction of ``learning_rate``
-            (warm restarts): a fresh Adam at the full rate undoes part of what the parent had
-            learned, more than a short trial wins back.
-        inherit_weights: children start from their parent's trained weights (the method);
-            ``False`` trains every child from scratch, for ablations.
+            ``kerasauto.preprocessing.AUGMENTATIONS``), applied to every trial's training
+            batches when ``x`` is an image array.
+        inherit_weights: children start from their parent's trained weights and optimizer
+            state (the method); ``False`` trains every trial from scratch, for ablations.
         **kwargs: ``directory``, ``project_name``, ``overwrite`` and other keras-tuner arguments.
     """
 
     def __init__(self, oracle: NetworkMorphismOracle, task: str = "classification",
-                 learning_rate: float = 1e-3, batch_size: int = 64, patience: int = 5,
-                 score_window: int = 1, distribution_strategy: Any = "auto",
+                 learning_rate: float = 1e-3, batch_size: int = 64,
+                 distribution_strategy: Any = "auto",
                  preprocessing: Sequence[dict] | None = None, inherit_weights: bool = True,
-                 augmentation: Sequence[str] = (), anneal: bool = True,
-                 warm_restart_factor: float = 0.3, **kwargs):
+                 augmentation: Sequence[str] = (), **kwargs):
         if task not in ("classification", "regression"):
             raise ValueError(f"task must be 'classification' or 'regression', got {task!r}.")
         if distribution_strategy == "auto":
@@ -499,19 +555,16 @@ class MorphismTuner(keras_tuner.Tuner):
         super().__init__(oracle=oracle, hypermodel=None,
                          distribution_strategy=distribution_strategy, **kwargs)
         self.task, self.learning_rate, self.batch_size = task, learning_rate, batch_size
-        self.patience = patience
-        self.score_window = check_positive_int(score_window, "score_window", allow_none=False)
         self.preprocessing = list(preprocessing or [])
         self.inherit_weights = inherit_weights
-        self.augmentation, self.anneal = tuple(augmentation), anneal
-        self.warm_restart_factor = check_fraction(warm_restart_factor, "warm_restart_factor")
+        self.augmentation = tuple(augmentation)
         self._waiting = False
         if not tf.io.gfile.exists(self._get_tuner_fname()):
             # keras-tuner reloads a project only if this file exists: write it before any trial.
             self.save()
 
     def pre_create_trial(self) -> None:
-        """Back off briefly while the oracle answers IDLE (a worker waiting for seeds to finish)."""
+        """Back off briefly while the oracle answers IDLE (waiting for the lineage's trial)."""
         if self._waiting:
             time.sleep(0.5)
         self._waiting = True
@@ -522,7 +575,9 @@ class MorphismTuner(keras_tuner.Tuner):
 
     # ------------------------------------------------------------------ search
     def search(self, x, y=None, *, time_limit: float | None = None, **kwargs) -> None:
-        """Run the search: ``x``, ``y`` and keyword arguments go to ``model.fit`` of each trial."""
+        """Run the search: ``x``, ``y`` and keyword arguments go to ``model.fit`` of each trial
+        (``epochs``: each trial's epochs when the search is counted in trials; under a time
+        limit the plan sets every trial's length)."""
         if isinstance(self.oracle, NetworkMorphismOracle):  # local or chief, not a worker client
             self.oracle.configure(*infer_problem(x, y, self.task), preprocessing=self.preprocessing)
             self.oracle.start_clock(time_limit)
@@ -535,7 +590,11 @@ class MorphismTuner(keras_tuner.Tuner):
         oracle = self.oracle
         if isinstance(oracle, NetworkMorphismOracle) and oracle.verbose and oracle.trials:
             done = sum(t.status == TrialStatus.COMPLETED for t in oracle.trials.values())
-            print(f"[kerasauto] search ended: {done} of {len(oracle.trials)} trials completed; "
+            summary = oracle.summary()
+            print(f"[kerasauto] search ended: {done} of {len(oracle.trials)} trials completed, "
+                  f"{summary['growth_points']} growth points; probes that lost took "
+                  f"{summary['losing_probe_seconds']:.0f} s "
+                  f"({100 * summary['losing_probe_share']:.1f} % of the trials' time); "
                   f"{oracle.proposal_seconds:.1f} s spent proposing architectures.", flush=True)
         best = self.oracle.get_best_trials(1)
         if not best or best[0].status != TrialStatus.COMPLETED:
@@ -583,53 +642,58 @@ class MorphismTuner(keras_tuner.Tuner):
             calibrate_batchnorms(model, child.fresh_batchnorms, x_sample)
         return model
 
+    def _load_parent_optimizer(self, trial, model) -> None:
+        """Carry the parent's optimizer state (step count, moments) over to ``model``."""
+        if self._inherits(trial):
+            path = self._optimizer_fname(trial.hyperparameters.values["parent_trial_id"])
+            if tf.io.gfile.exists(path):
+                optimizer_state.load(path, model)
+
     def run_trial(self, trial, x, y=None, *, validation_data=None, validation_split: float = 0.0,
                   epochs: int = 10, batch_size: int | None = None, callbacks=None,
                   verbose: int = 0, **fit_kwargs) -> dict:
         started = time.perf_counter()
         values = trial.hyperparameters.values
+        budget = TrialBudget.from_values(values)
+        plan = LearningRatePlan(self.learning_rate, values.get("decay_fraction", 1 / 3))
         if validation_data is None and not validation_split:
             validation_split = 0.2
         batch_size = batch_size or self.batch_size
-        objective = self.oracle.objective
-        keeper = BestEpochKeeper(objective.name, objective.direction, self.score_window)
-        deadlines = [d for d in (values.get("deadline") or 0.0,
-                                 time.time() + values["trial_seconds"] if values.get("trial_seconds") else 0.0)
-                     if d]
-        deadline = Deadline(min(deadlines) if deadlines else None,
-                            min_epoch_fraction=MIN_LAST_EPOCH_FRACTION)
-        nan_guard = NanGuard()
-        timer = StepTimer()
-        all_callbacks = self._deepcopy_callbacks(callbacks or []) + [
-            keras.callbacks.EarlyStopping(monitor="val_loss", patience=self.patience),
-            keeper, deadline, nan_guard, timer]
         x_sample = x[:512] if isinstance(x, np.ndarray) else None
-        augmented = bool(x_sample is not None and x.ndim == 4 and self.augmentation
-                         and values.get("augment", True))
-        if augmented:
+        steps_per_epoch = None
+        augmented = False
+        if x_sample is not None and y is not None:
             if validation_data is None:  # keras' validation_split: the last part of the arrays
                 split = int(len(x) * (1 - validation_split))
                 validation_data, validation_split = (x[split:], y[split:]), 0.0
                 x, y = x[:split], y[:split]
+            augmented = bool(x.ndim == 4 and self.augmentation)
             (x, steps_per_epoch), y = training_dataset(
-                x, y, batch_size, self.augmentation, seed=int(values.get("init_seed", 0))), None
+                x, y, batch_size, self.augmentation if augmented else (),
+                seed=int(values.get("init_seed", 0))), None
             fit_kwargs["shuffle"] = False  # the dataset shuffles itself
             fit_kwargs["steps_per_epoch"] = steps_per_epoch
-        else:
-            n_train = len(x) * (1 - validation_split) if x_sample is not None else None
-            steps_per_epoch = math.ceil(n_train / batch_size) if n_train else None
-        if self.anneal:
-            all_callbacks.append(WallClockCosine(
-                self.learning_rate * (self.warm_restart_factor if self._inherits(trial) else 1.0),
-                deadline.deadline,
-                total_steps=steps_per_epoch * epochs if steps_per_epoch else None))
+        max_steps = math.ceil(budget.epochs * steps_per_epoch) if budget.epochs and steps_per_epoch else 0
+        if max_steps:
+            epochs = math.ceil(max_steps / steps_per_epoch)
+        elif budget.seconds:
+            epochs = MAX_EPOCHS
+        deadline = Deadline(time.time() + budget.seconds if budget.seconds else None,
+                            max_steps=max_steps)
+        per_step = (budget.progress_per_trial / (epochs * steps_per_epoch)
+                    if budget.progress_per_trial and steps_per_epoch else 0.0)
+        nan_guard, timer = NanGuard(), StepTimer()
+        all_callbacks = self._deepcopy_callbacks(callbacks or []) + [
+            deadline, nan_guard, timer, PlannedLearningRate(plan, budget, per_step)]
         try:
             with maybe_distribute(self.distribution_strategy):
                 model = self.build_trial_model(trial, x_sample)
-                self.compile_model(model)
-            model.fit(x, y, validation_data=validation_data, validation_split=validation_split,
-                      epochs=epochs, batch_size=None if y is None else batch_size,
-                      callbacks=all_callbacks, verbose=verbose, **fit_kwargs)
+                self.compile_model(model, plan.rate(budget.progress))
+                self._load_parent_optimizer(trial, model)
+            history = model.fit(x, y, validation_data=validation_data,
+                                validation_split=validation_split, epochs=epochs,
+                                batch_size=None if y is None else batch_size,
+                                callbacks=all_callbacks, verbose=verbose, **fit_kwargs)
         except Exception as error:  # noqa: BLE001 - classify, then let keras-tuner record it
             if type(error).__name__ == "ResourceExhaustedError":
                 raise keras_tuner.errors.FailedTrialError(
@@ -638,28 +702,41 @@ class MorphismTuner(keras_tuner.Tuner):
             raise
         if nan_guard.diverged:
             raise keras_tuner.errors.FailedTrialError("The loss became NaN or infinite.")
-        if keeper.best_epoch is None:
-            raise keras_tuner.errors.FailedTrialError(
-                f"No epoch produced a finite {objective.name}.")
-        model.set_weights(keeper.best_weights)
+        objective = self.oracle.objective.name
+        logs = {k: float(v[-1]) for k, v in history.history.items() if v}
+        if not math.isfinite(logs.get(objective, math.nan)):
+            raise keras_tuner.errors.FailedTrialError(f"No epoch produced a finite {objective}.")
         saving = time.perf_counter()
         self.save_model(trial.trial_id, model)
         saving = time.perf_counter() - saving
-        logs = keeper.best_logs()
         logs["augmented"] = float(augmented)  # final_fit continues on the same kind of data
-        if timer.seconds_per_step() and steps_per_epoch:
-            # What an epoch of this architecture costs here: the oracle sizes proposals by it.
-            logs["epoch_seconds"] = timer.seconds_per_step() * steps_per_epoch
-        # What the shortest trial of this architecture spends beyond one epoch's steps:
-        # building, tracing, one validation pass, saving (the oracle's end-of-search rule).
+        if validation_data is not None and isinstance(validation_data[0], np.ndarray):
+            logs["validation_count"] = float(len(validation_data[0]))
+        parent_id = values.get("parent_trial_id")
+        logs["epochs_before"] = (lineage_epochs(self.oracle.get_trial(parent_id))
+                                 + trained_epochs(self.oracle.get_trial(parent_id))
+                                 if parent_id and self.inherit_weights else 0.0)
+        if steps_per_epoch:
+            logs["epochs_trained"] = deadline.steps / steps_per_epoch
+            if timer.seconds_per_step():
+                # What an epoch of this architecture costs here: the oracle plans growth by it.
+                logs["epoch_seconds"] = timer.seconds_per_step() * steps_per_epoch
+        # Beyond its training steps: building, tracing, one validation pass, saving.
         logs["overhead_seconds"] = timer.startup_seconds(started) + saving
+        logs["seconds"] = time.perf_counter() - started
         return logs
 
     # ------------------------------------------------------------------ files
+    def _optimizer_fname(self, trial_id: str) -> str:
+        return os.path.join(self.get_trial_dir(trial_id), "optimizer.h5")
+
     def save_model(self, trial_id: str, model, step: int = 0) -> None:
-        """Write the trial's weights atomically (a kill never leaves half a checkpoint)."""
+        """Write the trial's weights, then its optimizer state, atomically (a kill never leaves
+        half a file; a child finding no optimizer state starts its optimizer afresh)."""
         io.atomic_write(self._get_checkpoint_fname(trial_id), model.save_weights,
                         suffix=".weights.h5")
+        if getattr(model, "optimizer", None) is not None and model.optimizer.built:
+            optimizer_state.save(self._optimizer_fname(trial_id), model)
 
     def load_model(self, trial):
         """The trial's trained model, compiled."""
