@@ -115,85 +115,6 @@ def _reloaded_oracle(searched, tmp_path):
     return oracle
 
 
-@pytest.mark.parametrize("left, share, overhead", [
-    (30.0, 10.0, 3.0), (14.0, 14.0, 3.0), (9.0, 9.0, 3.0),
-    (19.0, 10.0, 3.0), (19.0, 19.0, 9.0)])  # 9 s left after it, where a trial needs 9.5 s
-def test_the_last_trial_takes_the_time_left_rather_than_leave_a_stub(searched, tmp_path,
-                                                                   monkeypatch, left, share,
-                                                                   overhead):
-    """Trials of 10 s: with 14 s left the next trial gets 14 s, not 10 s and a 4 s stub after it;
-    nor does it leave time that no trial could use (an epoch and the overhead of a trial)."""
-    oracle = _reloaded_oracle(searched, tmp_path)
-    oracle.trial_seconds = 10.0
-    for trial in oracle.trials.values():
-        _report(trial, epoch_seconds=0.5, overhead_seconds=overhead)
-    monkeypatch.setattr(oracle, "seconds_left", lambda: left)
-    proposal = oracle.populate_space("0099")
-    assert proposal["status"] == "RUNNING"
-    assert proposal["values"]["trial_seconds"] == pytest.approx(share)
-
-
-def test_no_trial_starts_that_could_not_train_one_epoch(searched, tmp_path, monkeypatch):
-    """The time goes to final_fit instead (a 25-min run ended on a 17 s trial of 40 s epochs)."""
-    oracle = _reloaded_oracle(searched, tmp_path)
-    oracle.trial_seconds = 200.0
-    for extra, trial in enumerate(oracle.trials.values()):
-        _report(trial, epoch_seconds=40.0 + extra, overhead_seconds=0.0)  # as measured on Fashion
-    monkeypatch.setattr(oracle, "seconds_left", lambda: 17.0)
-    assert oracle.populate_space("0099")["status"] == "STOPPED"
-    monkeypatch.setattr(oracle, "seconds_left", lambda: 50.0)
-    assert oracle.populate_space("0099")["status"] == "RUNNING"
-
-
-@pytest.mark.parametrize("left, status", [(3.0, "STOPPED"), (6.0, "RUNNING")])
-def test_no_trial_starts_that_could_not_get_past_building_and_tracing(searched, tmp_path,
-                                                                        monkeypatch, left, status):
-    """Tiny digit models train an epoch in 0.3 s but spend ~4 s building, tracing, validating
-    and saving on a slow 2-core machine: a 30 s search that started a trial with 0.8 s left
-    ended 5.6 s late."""
-    oracle = _reloaded_oracle(searched, tmp_path)
-    oracle.trial_seconds = 5.0
-    for trial in oracle.trials.values():
-        _report(trial, epoch_seconds=0.3, overhead_seconds=4.0)
-    monkeypatch.setattr(oracle, "seconds_left", lambda: left)
-    assert oracle.populate_space("0099")["status"] == status
-
-
-def test_near_the_deadline_only_the_roots_that_still_fit_are_grown(searched, tmp_path,
-                                                                    monkeypatch):
-    """With 6 s left, children of trials whose shortest trial took 12 s would overrun: the
-    child comes from the one trial that fits (a 120 s search ended 7 s early instead)."""
-    oracle = _reloaded_oracle(searched, tmp_path)
-    oracle.trial_seconds = 20.0
-    trials = list(oracle.trials.values())
-    for trial in trials:
-        _report(trial, epoch_seconds=2.0, overhead_seconds=10.0)
-    _report(trials[-1], epoch_seconds=0.5, overhead_seconds=4.0)
-    monkeypatch.setattr(oracle, "seconds_left", lambda: 6.0)
-    proposal = oracle.populate_space("0099")
-    assert proposal["status"] == "RUNNING"
-    assert proposal["values"]["parent_trial_id"] == trials[-1].trial_id
-
-
-def test_time_spent_proposing_counts_against_the_child(searched, tmp_path, monkeypatch):
-    """Enough time before proposing, too little after it: the child is not started."""
-    oracle = _reloaded_oracle(searched, tmp_path)
-    oracle.trial_seconds = 5.0
-    for trial in oracle.trials.values():
-        _report(trial, epoch_seconds=0.3, overhead_seconds=4.0)
-    clock = {"left": 6.0}
-    monkeypatch.setattr(oracle, "seconds_left", lambda: clock["left"])
-    propose = oracle._bayesian_proposal
-
-    def slow_proposal(*args):
-        candidate = propose(*args)
-        clock["left"] = 3.0
-        return candidate
-
-    monkeypatch.setattr(oracle, "_bayesian_proposal", slow_proposal)
-    assert oracle.populate_space("0099")["status"] == "STOPPED"
-
-
 def _report(trial, **metrics) -> None:
     """Make ``trial`` report ``metrics`` as its latest values."""
     for name, value in metrics.items():
@@ -201,71 +122,111 @@ def _report(trial, **metrics) -> None:
         trial.metrics.update(name, value, step=max((o.step for o in steps), default=0) + 1)
 
 
-def test_the_search_commits_to_augmented_data_once_a_trial_overfits(searched, tmp_path):
-    """Plain data until a trial memorises its data; then new trials augment, morphs grow from
-    augmented trials only, and an augmented trial ranks first though plain ones score higher."""
+def _timed_oracle(searched, tmp_path, budget: float = 1000.0, elapsed: float = 100.0,
+                  epoch_seconds: float = 10.0, overhead_seconds: float = 1.0):
+    """The searched project's oracle, as if ``elapsed`` seconds into a ``budget``-second search
+    whose trials measured these costs."""
     oracle = _reloaded_oracle(searched, tmp_path)
-    oracle.augment_loss_ratio = 3.0
-    by_score = oracle.get_best_trials(6)
-    for trial in by_score:
-        _report(trial, augmented=0.0, loss=0.30, val_loss=0.33)  # all generalise
-    assert oracle.populate_space("0099")["values"]["augment"] is False
-    _report(by_score[-1], loss=0.01, val_loss=0.09)  # the worst trial memorised its data
-    assert oracle.populate_space("0099")["values"]["augment"] is True
-    assert oracle.get_best_trials(6) == by_score  # no augmented trial to prefer yet
-    augmented = by_score[2]
-    _report(augmented, augmented=1.0)
-    assert oracle.get_best_trials(1) == [augmented]
-    assert oracle.get_best_trials(6) == [augmented] + [t for t in by_score if t is not augmented]
-    proposal = oracle.populate_space("0099")["values"]
-    assert proposal["parent_trial_id"] == augmented.trial_id
-    assert proposal["augment"] is True
+    oracle.budget_seconds, oracle.started = budget, time.time() - elapsed
+    for trial in oracle.trials.values():
+        _report(trial, epoch_seconds=epoch_seconds, overhead_seconds=overhead_seconds,
+                epochs_before=0.0, epochs_trained=3.0, seconds=30.0)
+    return oracle
 
 
-def test_without_a_loss_ratio_every_trial_augments_and_scores_rank(searched, tmp_path):
-    oracle = _reloaded_oracle(searched, tmp_path)
-    oracle.augment_loss_ratio = 0.0
-    by_score = oracle.get_best_trials(6)
-    _report(by_score[-1], augmented=1.0)  # ignored: nothing to commit to
-    assert oracle.populate_space("0099")["values"]["augment"] is True
-    assert oracle.get_best_trials(6)[-1] is by_score[-1]
+def _finish(oracle, score: float, **metrics):
+    """Create the oracle's next trial and end it with ``score`` (and ``metrics``)."""
+    trial = oracle.create_trial("tuner0")
+    assert trial.status == "RUNNING", trial.status
+    _report(trial, val_accuracy=score, **metrics)
+    trial.status = "COMPLETED"
+    oracle.end_trial(trial)
+    return oracle.trials[trial.trial_id]
 
 
-def test_a_verbose_search_says_once_that_it_commits_to_augmented_data(searched, tmp_path, capsys):
-    """The switch changes what the search trains on and ranks first: a verbose user is told."""
-    oracle = _reloaded_oracle(searched, tmp_path)
-    oracle.augment_loss_ratio, oracle.verbose = 3.0, 1
-    for trial in oracle.get_best_trials(6):
-        _report(trial, augmented=0.0, loss=0.30, val_loss=0.33)
-    capsys.readouterr()
-    said, ids = [], []
-    for loss, val_loss in [(0.30, 0.33), (0.01, 0.09), (0.01, 0.09)]:  # fits, memorises, again
-        trial = oracle.create_trial("tuner0")
-        _report(trial, augmented=float(trial.hyperparameters.values["augment"]), val_accuracy=0.5,
-                loss=loss, val_loss=val_loss)
-        trial.status = "COMPLETED"
-        oracle.end_trial(trial)
-        said.append(capsys.readouterr().out)
-        ids.append(trial.trial_id)
-    assert "over-fitted" not in said[0]
-    assert f"trial {ids[1]} over-fitted" in said[1] and "augmented data only" in said[1]
-    assert "over-fitted" not in said[2]
+def test_a_time_limited_search_probes_children_and_the_parent_then_the_best_goes_on(
+        searched, tmp_path):
+    oracle = _timed_oracle(searched, tmp_path)
+    head = oracle.lineage_head()
+    probes = [_finish(oracle, score, validation_count=1000.0, epoch_seconds=10.0, seconds=4.0)
+              for score in (0.90, 0.95, 0.91, 0.80)]
+    kinds = [json.loads(p.hyperparameters.values["ops"]) for p in probes]
+    assert all(p.hyperparameters.values["role"] == "probe" for p in probes)
+    assert all(p.hyperparameters.values["parent_trial_id"] == head.trial_id for p in probes)
+    assert all(kinds[:3]) and kinds[3] == []  # 3 children, then the parent continuing
+    assert all(p.hyperparameters.values["budget_epochs"] == oracle.growth.probe_epochs
+               for p in probes)
+    stage = oracle.create_trial("tuner0").hyperparameters.values
+    assert stage["role"] == "stage" and not stage["final"]
+    assert stage["parent_trial_id"] == probes[1].trial_id and json.loads(stage["ops"]) == []
+    assert stage["architecture"] == probes[1].hyperparameters.values["architecture"]
+    assert stage["budget_epochs"] >= oracle.growth.stage_epochs
+    # Durations, not clock times: the stage trains until the decay starts, at most.
+    assert 0 < stage["budget_seconds"] <= 1000 * (1 - oracle.decay_fraction) - 100
+    assert not any("deadline" in key for key in stage)
 
 
-def test_no_child_starts_that_could_not_train_one_epoch_of_its_parent(searched, tmp_path,
-                                                                      monkeypatch):
-    """Committed to augmented data, morphs grow from augmented trials only: a 60-min Fashion run
-    started a 41 s trial of 122 s epochs because the plain seed's epochs had taken 23 s."""
-    oracle = _reloaded_oracle(searched, tmp_path)
-    oracle.trial_seconds, oracle.augment_loss_ratio = 400.0, 3.0
-    by_score = oracle.get_best_trials(6)
-    for trial in by_score:
-        _report(trial, augmented=0.0, epoch_seconds=23.0, overhead_seconds=0.0)
-    _report(by_score[-1], augmented=1.0, epoch_seconds=110.0)
-    monkeypatch.setattr(oracle, "seconds_left", lambda: 41.5)
+@pytest.mark.parametrize("parent_lead, grows", [(0.005, True), (0.05, False)])
+def test_a_child_within_the_measurements_error_of_the_parent_is_preferred(
+        searched, tmp_path, parent_lead, grows):
+    """1 000 validation images measure 0.9 with a standard error of ~0.0095: a child 0.005 below
+    the parent continuing is as good as it, and brings capacity; 0.05 below it is worse."""
+    oracle = _timed_oracle(searched, tmp_path)
+    scores = (0.9 - parent_lead, 0.85, 0.84, 0.9)
+    probes = [_finish(oracle, score, validation_count=1000.0) for score in scores]
+    winner = oracle.create_trial("tuner0").hyperparameters.values["parent_trial_id"]
+    assert winner == (probes[0] if grows else probes[3]).trial_id
+
+
+def test_growth_ends_where_the_final_decay_begins(searched, tmp_path):
+    """With less time before the decay than the probes would take (4 x 3.5 s), the network
+    trains on to the time limit instead (the last stage of the plan)."""
+    oracle = _timed_oracle(searched, tmp_path, elapsed=660.0)  # the decay starts in ~7 s
+    trial = oracle.create_trial("tuner0")
+    final = trial.hyperparameters.values
+    assert final["role"] == "stage" and final["final"] and json.loads(final["ops"]) == []
+    assert final["budget_seconds"] == pytest.approx(340.0, abs=2.0)
+    assert final["budget_epochs"] == 0  # until its time is up
+    _report(trial, val_accuracy=0.97)
+    trial.status = "COMPLETED"
+    oracle.end_trial(trial)
     assert oracle.populate_space("0099")["status"] == "STOPPED"
-    monkeypatch.setattr(oracle, "seconds_left", lambda: 120.0)
-    assert oracle.populate_space("0099")["values"]["parent_trial_id"] == by_score[-1].trial_id
+
+
+def test_stages_lengthen_when_trial_overheads_make_probes_dear(searched, tmp_path):
+    """Losing probes keep within probe_share of the training time, overheads included."""
+    oracle = _timed_oracle(searched, tmp_path, epoch_seconds=10.0, overhead_seconds=0.0)
+    head = oracle.lineage_head()
+    assert oracle._stage_epochs(head) == pytest.approx(oracle.growth.stage_epochs)
+    _report(head, overhead_seconds=5.0)  # a probe: 2.5 s of training and 5 s of overhead
+    stage = oracle._stage_epochs(head)
+    assert stage == pytest.approx(3 * oracle.growth.stage_epochs)
+    growth = oracle.growth
+    lost = growth.children * oracle._probe_seconds(head)
+    assert lost / (stage * 10.0 + (growth.children + 1) * oracle._probe_seconds(head)) \
+        == pytest.approx(growth.probe_share)
+
+
+def test_children_are_kept_affordable_in_the_time_left(searched, tmp_path):
+    """A child must still be able to train as many epochs as its lineage has had."""
+    oracle = _timed_oracle(searched, tmp_path, elapsed=500.0, epoch_seconds=10.0)
+    head = oracle.lineage_head()
+    cost = trial_graph(head).multiply_adds()
+    assert oracle._affordable_cost(head) == pytest.approx(cost * (500.0 / 10.0) / 3.0, rel=1e-3)
+    children = oracle._children(head, oracle._completed_trials())
+    assert children and all(c.graph.multiply_adds() <= oracle._affordable_cost(head)
+                            for c in children)
+
+
+def test_the_summary_counts_the_probes_that_lost(searched, tmp_path):
+    oracle = _timed_oracle(searched, tmp_path)
+    for score in (0.90, 0.95, 0.91, 0.80):
+        _finish(oracle, score, validation_count=1000.0, seconds=4.0)
+    oracle.create_trial("tuner0")  # the winner's stage
+    summary = oracle.summary()
+    assert summary["growth_points"] == 1
+    assert summary["losing_probe_seconds"] == pytest.approx(12.0)
+    assert summary["losing_probe_share"] == pytest.approx(12.0 / (6 * 30.0 + 16.0))
 
 
 def test_reloaded_oracle_continues_to_max_trials(searched, digits_float):

@@ -1,13 +1,15 @@
-"""How trials and the final fit train: learning-rate annealing and on-the-fly augmentation."""
+"""How trials and the final fit train: one learning-rate plan, optimizer state carried over,
+step limits and deadlines, and on-the-fly augmentation."""
 import keras
 import numpy as np
 import pytest
 
 import kerasauto
 from kerasauto.engine import callbacks as callbacks_module
-from kerasauto.engine.callbacks import BestEpochKeeper, Deadline, StepTimer, WallClockCosine
+from kerasauto.engine import optimizer_state
+from kerasauto.engine.budget import LearningRatePlan, TrialBudget
+from kerasauto.engine.callbacks import Deadline, PlannedLearningRate, StepTimer
 from kerasauto.preprocessing import training_dataset
-from kerasauto.tuners.network_morphism import trial_graph
 
 #: Learning rates seen by RecordLearningRate, across deep copies made by keras-tuner.
 SEEN: list[list[float]] = []
@@ -29,34 +31,93 @@ def _tiny_model():
     return model
 
 
-def test_cosine_anneals_to_the_floor_by_the_last_step():
-    SEEN.clear()
-    x, y = np.random.default_rng(0).normal(size=(80, 4)), np.arange(80) % 2
-    _tiny_model().fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[
-        WallClockCosine(1e-2, deadline=None, total_steps=20), RecordLearningRate()])
-    rates = SEEN[-1]
-    assert len(rates) == 20
-    assert rates[0] == pytest.approx(1e-2)
+def test_the_plan_holds_the_rate_then_decays_once_to_the_floor():
+    plan = LearningRatePlan(1e-2, decay_fraction=0.25)
+    rates = [plan.rate(p) for p in np.linspace(0, 1, 101)]
+    assert all(r == pytest.approx(1e-2) for r in rates[:76])
     assert all(a >= b for a, b in zip(rates, rates[1:])), "the rate must only decrease"
-    assert rates[-1] < 0.05 * 1e-2
+    assert rates[-1] == pytest.approx(1e-4)
 
 
-def test_every_trial_ends_with_an_annealed_learning_rate(tmp_path, digits_float):
-    """The seed starts at the full rate; children restart lower from their parent's weights."""
+def test_planned_rate_follows_the_trials_own_clock(monkeypatch):
+    """Under a time limit a trial's rate moves with its own clock from where the plan put it."""
+    now = [100.0]
+    monkeypatch.setattr(callbacks_module.time, "time", lambda: now[0])
+    SEEN.clear()
+
+    class Tick(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            now[0] += 1.0
+
+    x, y = np.random.default_rng(0).normal(size=(80, 4)), np.arange(80) % 2
+    budget = TrialBudget(progress=0.5, progress_per_second=0.05)  # 10 s to the end of the plan
+    _tiny_model().fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[
+        Tick(), PlannedLearningRate(LearningRatePlan(1e-2, 0.5), budget), RecordLearningRate()])
+    expected = [LearningRatePlan(1e-2, 0.5).rate(0.5 + 0.05 * step) for step in range(10)]
+    np.testing.assert_allclose(SEEN[-1], expected, rtol=1e-5)
+
+
+def test_a_lineage_follows_one_plan_without_restarts(tmp_path, digits_float):
+    """Counted in trials, the rate is the base rate for the first two thirds of the trials and
+    then decays once: no trial starts its child at a higher rate than it ended."""
     SEEN.clear()
     x, y = digits_float
-    oracle = kerasauto.NetworkMorphismOracle(max_trials=2, seed=3)
+    oracle = kerasauto.NetworkMorphismOracle(max_trials=3, seed=3)
     tuner = kerasauto.MorphismTuner(oracle=oracle, directory=str(tmp_path), project_name="p",
                                     learning_rate=2e-3)
     tuner.search(x[:400], y[:400], validation_data=(x[400:500], y[400:500]), epochs=2,
                  callbacks=[RecordLearningRate()])
-    assert len(SEEN) == 2
-    seed_rates, child_rates = SEEN
-    assert seed_rates[0] == pytest.approx(2e-3, rel=1e-3)
-    assert child_rates[0] == pytest.approx(tuner.warm_restart_factor * 2e-3, rel=1e-3)
-    assert tuner.warm_restart_factor < 1
-    for rates in SEEN:
-        assert rates[-1] < 0.1 * rates[0]
+    assert len(SEEN) == 3
+    rates = [r for trial in SEEN for r in trial]
+    assert rates[0] == pytest.approx(2e-3, rel=1e-3)
+    assert all(a >= b * (1 - 1e-6) for a, b in zip(rates, rates[1:])), "a trial restarted its rate"
+    assert SEEN[1][-1] == pytest.approx(2e-3, rel=1e-3)  # still growing: the base rate
+    assert rates[-1] < 0.05 * 2e-3
+
+
+def test_children_continue_their_parents_optimizer(tmp_path, digits_float):
+    """A child's Adam starts from its parent's step count and moments, not afresh."""
+    x, y = digits_float
+    oracle = kerasauto.NetworkMorphismOracle(max_trials=2, seed=3)
+    tuner = kerasauto.MorphismTuner(oracle=oracle, directory=str(tmp_path), project_name="p")
+    tuner.search(x[:400], y[:400], validation_data=(x[400:500], y[400:500]), epochs=2)
+    seed, child = (oracle.trials[i] for i in sorted(oracle.trials))
+    steps_per_trial = 2 * int(np.ceil(400 / tuner.batch_size))
+    parent_steps, parent_state = optimizer_state._read(tuner._optimizer_fname(seed.trial_id))
+    child_steps, _ = optimizer_state._read(tuner._optimizer_fname(child.trial_id))
+    assert (parent_steps, child_steps) == (steps_per_trial, 2 * steps_per_trial)
+    model = tuner.build_trial_model(child)
+    tuner.compile_model(model)
+    tuner._load_parent_optimizer(child, model)
+    head = model.layers[-2]  # the dense head
+    key = f"{head.name}/kernel"
+    slots = optimizer_state._slots(model.optimizer, head.kernel)
+    assert set(slots) == {"momentum", "velocity"}
+    for name, variable in slots.items():
+        saved = parent_state[f"{key}/{name}"]  # a widening before the head adds rows at the end
+        np.testing.assert_array_equal(np.asarray(variable)[:len(saved)], saved)
+
+
+def test_optimizer_state_of_a_widened_weight_keeps_old_entries_and_sizes_new_ones(tmp_path):
+    x, y = np.random.default_rng(0).normal(size=(64, 4)), np.arange(64) % 2
+    parent = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="d")])
+    parent.compile(keras.optimizers.Adam(1e-2), "mse")
+    parent.fit(x, np.stack([y] * 3, 1), epochs=2, verbose=0)
+    optimizer_state.save(str(tmp_path / "o.h5"), parent)
+    child = keras.Sequential([keras.Input((4,)), keras.layers.Dense(5, name="d"),
+                              keras.layers.Dense(2, name="new")])
+    child.compile(keras.optimizers.Adam(1e-2), "mse")
+    assert optimizer_state.load(str(tmp_path / "o.h5"), child) == 2  # d's kernel and bias
+    assert int(child.optimizer.iterations) == int(parent.optimizer.iterations)
+    old = optimizer_state._slots(parent.optimizer, parent.layers[0].kernel)
+    new = optimizer_state._slots(child.optimizer, child.layers[0].kernel)
+    np.testing.assert_array_equal(np.asarray(new["momentum"])[:, :3], np.asarray(old["momentum"]))
+    np.testing.assert_array_equal(np.asarray(new["momentum"])[:, 3:], 0.0)
+    velocity = np.asarray(old["velocity"])
+    np.testing.assert_array_equal(np.asarray(new["velocity"])[:, :3], velocity)
+    np.testing.assert_allclose(np.asarray(new["velocity"])[:, 3:], velocity.mean(), rtol=1e-5)
+    fresh = optimizer_state._slots(child.optimizer, child.layers[1].kernel)
+    np.testing.assert_allclose(np.asarray(fresh["velocity"]), velocity.mean(), rtol=1e-5)
 
 
 def test_augmented_search_holds_out_the_end_of_the_arrays(tmp_path, digits):
@@ -110,33 +171,6 @@ def test_training_dataset_augments_only_when_asked(digits):
     assert not np.allclose(plain, moved)
 
 
-def test_the_score_is_that_of_the_kept_weights_by_default():
-    """A trial whose accuracy jumps at the end of its cosine is scored by the weights it keeps."""
-    model = _tiny_model()
-    keepers = {window: BestEpochKeeper("val_accuracy", "max", window) for window in (1, 3)}
-    keepers["default"] = BestEpochKeeper("val_accuracy", "max")
-    for keeper in keepers.values():
-        keeper.set_model(model)
-    for epoch, accuracy in enumerate([0.80, 0.85, 0.84, 0.92, 0.90]):
-        model.layers[-1].bias.assign([float(epoch), 0.0])
-        for keeper in keepers.values():
-            keeper.on_epoch_end(epoch, {"val_accuracy": accuracy, "loss": 1.0 / (epoch + 1)})
-    for keeper in keepers.values():
-        assert keeper.best_epoch == 3
-        assert keeper.best_weights[-1][0] == 3.0
-    assert keepers["default"].score() == pytest.approx(0.92)
-    assert keepers[1].best_logs() == {"val_accuracy": pytest.approx(0.92), "loss": 0.25}
-    assert keepers[3].score() == pytest.approx((0.85 + 0.84 + 0.92) / 3)
-
-
-def test_score_window_must_be_a_positive_integer(tmp_path):
-    oracle = kerasauto.NetworkMorphismOracle(max_trials=1)
-    for bad, error in ((0, ValueError), (2.0, TypeError), (None, TypeError)):
-        with pytest.raises(error, match="score_window"):
-            kerasauto.MorphismTuner(oracle, directory=str(tmp_path), project_name=f"p{bad}",
-                                    score_window=bad)
-
-
 class StopAfterFirstStep(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         self.model.stop_training = True
@@ -160,58 +194,6 @@ def test_step_timer_leaves_out_first_steps_but_falls_back_to_them():
     assert cut_short.seconds_per_step() == pytest.approx(cut_short.first_seconds)
     # No steady pace to tell the steps from the rest: all of it counts as overhead.
     assert cut_short.startup_seconds(cut_short.first_epoch_ended - 5.0) == pytest.approx(5.0)
-
-
-def test_time_limited_search_sizes_proposals_by_measured_speed(tmp_path, digits_float):
-    """Trials report what an epoch cost; the oracle caps proposals so a trial fits 3 epochs."""
-    x, y = digits_float
-    oracle = kerasauto.NetworkMorphismOracle(max_trials=3, seed=2)
-    tuner = kerasauto.MorphismTuner(oracle=oracle, directory=str(tmp_path), project_name="p")
-    tuner.search(x[:400], y[:400], validation_data=(x[400:500], y[400:500]), epochs=3,
-                 time_limit=30)
-    completed = [t for t in oracle.trials.values() if t.status == "COMPLETED"]
-    assert completed
-    speeds = []
-    for trial in completed:
-        seconds = trial.metrics.get_last_value("epoch_seconds")
-        assert 0 < seconds < 30
-        assert 0 < trial.metrics.get_last_value("overhead_seconds") < 30
-        speeds.append(trial_graph(trial).multiply_adds() / seconds)
-    expected = max(np.median(speeds) * oracle.trial_seconds / 3,
-                   1.25 * min(trial_graph(t).multiply_adds() for t in completed))
-    assert oracle.limits(completed).max_multiply_adds == pytest.approx(expected)
-    assert oracle.trial_seconds == pytest.approx(30 / 6)
-
-
-def _translating_tuner(tmp_path, ratio: float, max_trials: int = 1):
-    """A tuner that augments by translation as the oracle's ``augment_loss_ratio=ratio`` decides."""
-    oracle = kerasauto.NetworkMorphismOracle(max_trials=max_trials, seed=0, augment_loss_ratio=ratio)
-    return kerasauto.MorphismTuner(oracle=oracle, directory=str(tmp_path), project_name="p",
-                                   augmentation=("translate",))
-
-
-def _search_300_digits(tuner, digits, epochs: int) -> list:
-    """Search on 300 digit images (100 more validate); the trials in the order they ran."""
-    x, y = digits
-    tuner.search(x[:300], y[:300], validation_data=(x[300:400], y[300:400]), epochs=epochs)
-    return sorted(tuner.oracle.trials.values(), key=lambda t: t.trial_id)
-
-
-@pytest.mark.parametrize("ratio, expected", [(0.0, 1.0), (3.0, 0.0)])
-def test_seeds_train_plain_unless_every_trial_is_augmented(tmp_path, digits, ratio, expected):
-    [seed] = _search_300_digits(_translating_tuner(tmp_path, ratio), digits, epochs=2)
-    assert seed.metrics.get_last_value("augmented") == expected
-
-
-@pytest.mark.parametrize("ratio, expected", [(2.0, 1.0), (1e6, 0.0)])
-def test_children_of_an_overfitting_parent_are_augmented(tmp_path, digits, ratio, expected):
-    """300 digit images, 8 epochs: the seed memorises them (validation loss >> training loss)."""
-    tuner = _translating_tuner(tmp_path, ratio, max_trials=2)
-    seed, child = _search_300_digits(tuner, digits, epochs=8)
-    loss, val_loss = (seed.metrics.get_last_value(name) for name in ("loss", "val_loss"))
-    assert val_loss >= 2.0 * loss, "the seed was expected to over-fit 300 images"
-    assert seed.metrics.get_last_value("augmented") == 0.0
-    assert child.metrics.get_last_value("augmented") == expected
 
 
 class FakeClock(keras.callbacks.Callback):
@@ -263,3 +245,13 @@ def test_training_stops_early_enough_to_validate_by_the_deadline(monkeypatch):
     history = _fit_by_the_fake_clock(monkeypatch, Deadline(27.0), clock)
     assert len(history["loss"]) == 3
     assert clock.now == pytest.approx(27.0)
+
+
+def test_a_step_limit_cuts_the_epoch_and_still_validates():
+    """A probe trains a fraction of an epoch and is scored on the whole validation set."""
+    x, y = np.random.default_rng(0).normal(size=(80, 4)), np.arange(80) % 2
+    limit = Deadline(None, max_steps=13)
+    history = _tiny_model().fit(x, y, batch_size=8, epochs=3, validation_data=(x, y), verbose=0,
+                                callbacks=[limit]).history
+    assert limit.steps == 13
+    assert len(history["loss"]) == 2 and len(history["val_loss"]) == 2

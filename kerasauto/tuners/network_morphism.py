@@ -176,11 +176,11 @@ class NetworkMorphismOracle(keras_tuner.Oracle):
             return {"status": TrialStatus.STOPPED}
         if self.pending_probes:  # the other probes of this growth point (parallel work)
             return self._running(self.pending_probes.pop(0), "probe")
+        head = self.lineage_head()
+        if not self.budget_seconds:  # (other workers' trials grow from the same head meanwhile)
+            return self._grow_by_trials(head)
         if self.ongoing_trials:  # the lineage goes on from what is training now
             return {"status": TrialStatus.IDLE}
-        head = self.lineage_head()
-        if not self.budget_seconds:
-            return self._grow_by_trials(head)
         if head.hyperparameters.values.get("final"):
             return {"status": TrialStatus.STOPPED}
         probes = [t for t in self.trials.values()
