@@ -164,7 +164,8 @@ def _make_tuner(kind: str, bench: Bench, clock: Clock):
     from training import make_conv_hypermodel
 
     common = dict(
-        hypermodel=make_conv_hypermodel(bench.input_shape, bench.num_classes),
+        hypermodel=make_conv_hypermodel(bench.input_shape, bench.num_classes,
+                                        flip=bench.dataset != "digits"),
         objective="val_accuracy",
         max_trials=10_000,
         seed=bench.seed,

@@ -144,7 +144,8 @@ def test_continuing_final_fit_augments_only_if_the_search_did(split, tmp_path):
         clf.final_fit(x_train, y_train, epochs=1, **kwargs)
         return clf.predict_proba(x_test)
 
-    clf = ImageClassifier(max_trials=1, directory=tmp_path, project_name="plain", seed=0)
+    clf = ImageClassifier(max_trials=1, directory=tmp_path, project_name="plain", seed=0,
+                          augment_search=False)
     clf.fit(x_train, y_train, epochs=1)
     np.testing.assert_allclose(final_predictions(clf), final_predictions(clf, augment=False),
                                atol=1e-5)
@@ -152,7 +153,7 @@ def test_continuing_final_fit_augments_only_if_the_search_did(split, tmp_path):
     np.testing.assert_allclose(final_predictions(clf, retrain=True),
                                final_predictions(clf, retrain=True, augment=True), atol=1e-5)
     augmented = ImageClassifier(max_trials=1, directory=tmp_path, project_name="augmented",
-                                seed=0, augment_search=True)
+                                seed=0)  # the default: every trial trains on augmented images
     augmented.fit(x_train, y_train, epochs=1)
     np.testing.assert_allclose(final_predictions(augmented),
                                final_predictions(augmented, augment=True), atol=1e-5)
@@ -171,6 +172,23 @@ def test_resume_continues_and_overwrite_starts_over(split, tmp_path):
     fresh = ImageClassifier(max_trials=1, directory=tmp_path, project_name="p", overwrite=True)
     fresh.fit(x_train, y_train, epochs=1)
     assert len(fresh.tuner.oracle.trials) == 1
+
+
+def test_a_new_search_after_final_fit_serves_its_own_best_model(split, tmp_path):
+    """fit -> final_fit -> fit: predict and the exports must not serve the old final model."""
+    x_train, y_train, x_test, _ = split
+    clf = ImageClassifier(max_trials=1, directory=tmp_path, project_name="p", seed=0)
+    clf.fit(x_train, y_train, epochs=1)
+    clf.final_fit(x_train, y_train, epochs=1)
+    final = clf.predict_proba(x_test)
+    again = ImageClassifier(max_trials=2, directory=tmp_path, project_name="p", seed=0)
+    again.fit(x_train, y_train, epochs=1)
+    best = again.tuner.load_model(again.tuner.oracle.get_best_trials(1)[0])
+    expected = best.predict(x_test[..., None].astype("float32"), verbose=0)
+    for classifier in (again, ImageClassifier(directory=tmp_path, project_name="p")):
+        served = classifier.predict_proba(x_test)
+        np.testing.assert_allclose(served, expected, rtol=1e-5, atol=1e-6)
+        assert not np.allclose(served, final, atol=1e-3)
 
 
 def test_final_fit_can_train_a_trial_other_than_the_best(split, tmp_path):

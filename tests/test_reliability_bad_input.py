@@ -463,8 +463,8 @@ def test_augmentation_is_validated(tmp_path, value):
     check_refused(lambda: _fresh(tmp_path, augmentation=value), "augmentation")
 
 
-@pytest.mark.parametrize("value", ["yes", 1, "Auto", None])
-def test_augment_search_must_be_a_bool_or_auto(tmp_path, value):
+@pytest.mark.parametrize("value", ["yes", 1, "auto", None])
+def test_augment_search_must_be_a_bool(tmp_path, value):
     check_refused(lambda: _fresh(tmp_path, augment_search=value), "augment_search")
 
 
@@ -474,14 +474,21 @@ def test_final_fit_augment_must_be_a_bool_or_none(base_data, fitted, value):
     check_refused(lambda: fitted.final_fit(x, y, epochs=1, augment=value), "augment")
 
 
-@pytest.mark.parametrize("value", [0.0, -0.5, 1.5, math.nan, "low", True])
-def test_warm_restart_factor_is_validated(tmp_path, value):
-    oracle = kerasauto.NetworkMorphismOracle(max_trials=1)
-    check_refused(lambda: MorphismTuner(oracle=oracle, directory=str(tmp_path),
-                                        warm_restart_factor=value), "warm_restart_factor")
+@pytest.mark.parametrize("value", [-0.5, 1.5, math.nan, "low", True])
+def test_decay_fraction_is_validated(value):
+    check_refused(lambda: kerasauto.NetworkMorphismOracle(max_trials=1, decay_fraction=value),
+                  "decay_fraction")
 
 
-@pytest.mark.parametrize("value", [-1, -0.5, math.inf, math.nan, "ten", True])
-def test_augment_loss_ratio_is_validated(value):
-    check_refused(lambda: kerasauto.NetworkMorphismOracle(max_trials=1, augment_loss_ratio=value),
-                  "augment_loss_ratio")
+@pytest.mark.parametrize("field, value", [("children", 0), ("children", 1.5),
+                                          ("probe_epochs", 0.0), ("probe_epochs", 2.0),
+                                          ("probe_share", 0.0), ("probe_share", 0.9)])
+def test_growth_plan_is_validated(field, value):
+    from kerasauto.engine.budget import GrowthPlan
+
+    check_refused(lambda: GrowthPlan(**{field: value}), field)
+
+
+def test_growth_must_be_a_growth_plan():
+    check_refused(lambda: kerasauto.NetworkMorphismOracle(max_trials=1, growth={"children": 2}),
+                  "growth")

@@ -133,12 +133,6 @@ def trial_files(project: str) -> dict[str, dict]:
     return trials
 
 
-def trained_augmented(state: dict) -> bool:
-    """Whether the trial in a parsed trial.json trained on augmented images."""
-    observations = state["metrics"]["metrics"].get("augmented", {}).get("observations", [])
-    return bool(observations and observations[-1]["value"][-1])
-
-
 def snapshot(project: str) -> dict[str, dict]:
     """The completed trials on disk: score and checkpoint checksum."""
     out = {}
@@ -378,10 +372,9 @@ def test_best_model_is_exportable_after_kills(outcomes, name, digits, tmp_path):
     x = digits[0][:64].astype("float32")
     exported = loaded.predict(x, verbose=0)
     np.testing.assert_allclose(exported, clf.predict_proba(x), rtol=1e-5, atol=1e-6)
-    # ...and it is the best completed trial's own checkpoint (ImageClassifier's search is
-    # committed to augmented data once it has augmented trials: they rank first).
+    # ...and it is the best completed trial's own checkpoint.
     best = max((s for s in trial_files(outcome.project).values() if s["status"] == "COMPLETED"),
-               key=lambda s: (trained_augmented(s), s["score"]))
+               key=lambda s: s["score"])
     model = Graph.from_json(best["hyperparameters"]["values"]["architecture"]).build()
     model.load_weights(os.path.join(outcome.project, f"trial_{best['trial_id']}",
                                     "checkpoint.weights.h5"))

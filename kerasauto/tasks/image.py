@@ -42,7 +42,22 @@ FINAL_DIR = "final_model"
 
 
 class _ImageEstimator:
-    """Shared machinery; see ImageClassifier and ImageRegressor."""
+    """Shared machinery; see ImageClassifier and ImageRegressor.
+
+    Args:
+        max_trials: trials of a search (default: unlimited with a ``time_limit``, else 10).
+        directory, project_name, overwrite: where the project lives; the same names resume it,
+            ``overwrite=True`` starts over.
+        seed: makes the search reproducible. verbose: one line per trial, and Keras' progress.
+        max_model_size: the most parameters a proposed network may have (lowered automatically
+            when a trial runs out of memory).
+        batch_size, learning_rate: of every trial (the base rate of the search's plan).
+        augmentation: ``"translate"`` (up to 10 %) and/or ``"flip"`` (horizontal: only where
+            mirrored images are valid, clothes but not digits), applied to the training batches
+            of every trial and of ``final_fit``, never part of an exported model.
+        augment_search: ``False`` trains the search's trials on plain images.
+        inherit_weights: ``False`` trains every trial from scratch (an ablation).
+    """
 
     task = ""
     default_objective = ""
