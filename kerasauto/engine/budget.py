@@ -70,12 +70,6 @@ class GrowthPlan:
         k = self.children
         return self.probe_epochs * (k / self.probe_share - k - 1)
 
-    def probe_steps(self, steps_per_epoch: int) -> int:
-        return max(1, math.ceil(self.probe_epochs * steps_per_epoch))
-
-    def stage_steps(self, steps_per_epoch: int) -> int:
-        return max(1, math.ceil(self.stage_epochs * steps_per_epoch))
-
     def to_dict(self) -> dict:
         return asdict(self)
 
