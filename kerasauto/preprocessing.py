@@ -33,18 +33,20 @@ def preprocessing_specs(x: np.ndarray) -> list[dict]:
 AUGMENTATIONS = ("translate", "flip")
 
 
-def augmentation_layers(augmentation: Sequence[str]) -> list:
+def augmentation_layers(augmentation: Sequence[str], seed: int = 0) -> list:
     """Training-time augmentation layers for the names in ``augmentation`` (flip before translate).
 
-    These run on the training batches only; they never become part of an exported model.
+    These run on the training batches only; they never become part of an exported model. Their
+    random draws come from ``seed``: unseeded, two searches with the same seed trained the same
+    architecture to different scores.
     """
     import keras
 
     layers = []
     if "flip" in augmentation:
-        layers.append(keras.layers.RandomFlip("horizontal"))
+        layers.append(keras.layers.RandomFlip("horizontal", seed=seed))
     if "translate" in augmentation:
-        layers.append(keras.layers.RandomTranslation(0.1, 0.1, fill_mode="constant"))
+        layers.append(keras.layers.RandomTranslation(0.1, 0.1, fill_mode="constant", seed=seed + 1))
     return layers
 
 
@@ -63,7 +65,7 @@ def training_dataset(x: np.ndarray, y: np.ndarray, batch_size: int,
     import keras
     import tensorflow as tf
 
-    layers = augmentation_layers(augmentation)
+    layers = augmentation_layers(augmentation, seed)
     augmenter = keras.Sequential(layers) if layers else None
     images, labels = tf.convert_to_tensor(x), tf.convert_to_tensor(y)
     indices = tf.data.Dataset.range(len(x)).shuffle(len(x), seed=seed).batch(batch_size)
