@@ -18,7 +18,7 @@ import pytest
 
 import kerasauto
 
-BUDGETS = [30, 60] + ([120] if os.environ.get("KERASAUTO_LONG_TESTS") == "1" else [])
+BUDGETS = [40] + ([90] if os.environ.get("KERASAUTO_LONG_TESTS") == "1" else [])
 FIGURES: dict[int, dict] = {}
 
 

@@ -108,8 +108,9 @@ def main() -> None:
 
     event("imported")
     data = load_digits()
-    x = np.round(data.images * (255 / 16)).astype("uint8")[..., None]
-    y = data.target.astype("int64")
+    # 900 of the 1797 images: the kills and their checks need trials, not accuracy.
+    x = np.round(data.images[:900] * (255 / 16)).astype("uint8")[..., None]
+    y = data.target[:900].astype("int64")
     clf = kerasauto.ImageClassifier(directory=args.directory, project_name=args.project,
                                     max_trials=args.max_trials, seed=args.seed)
     clf.fit(x, y, epochs=args.epochs, callbacks=[TrainBegin()])
