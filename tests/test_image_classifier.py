@@ -191,6 +191,48 @@ def test_a_new_search_after_final_fit_serves_its_own_best_model(split, tmp_path)
         assert not np.allclose(served, final, atol=1e-3)
 
 
+@pytest.mark.parametrize("name", ["ensemble.h5", "ensemble.keras"])
+def test_an_ensemble_is_one_plain_model_averaging_the_best_trials(split, tmp_path, name):
+    x_train, y_train, x_test, _ = split
+    clf = ImageClassifier(max_trials=3, directory=tmp_path, seed=0, ensemble_size=2)
+    clf.fit(x_train, y_train, epochs=1)
+    images = x_test[:64, :, :, None].astype("float32")
+    best = [clf.tuner.load_model(t) for t in clf.tuner.oracle.get_best_trials(2)]
+    expected = np.mean([m.predict(images, verbose=0) for m in best], axis=0)
+    np.testing.assert_allclose(clf.predict_proba(x_test[:64]), expected, rtol=1e-5, atol=1e-6)
+    path = clf.export_keras_model(str(tmp_path / name))
+    np.save(tmp_path / "x.npy", images)
+    _fresh_python(FRESH_LOAD, path, tmp_path / "x.npy", tmp_path / "out.npy")
+    np.testing.assert_allclose(np.load(tmp_path / "out.npy"), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_the_search_report_draws_the_tree_and_lists_every_trial(split, tmp_path):
+    import csv
+    import shutil as _shutil
+
+    x_train, y_train, _, _ = split
+    clf = ImageClassifier(max_trials=3, directory=tmp_path, seed=0)
+    clf.fit(x_train, y_train, epochs=1)
+    paths = clf.search_report(str(tmp_path / "report"))
+    with open(tmp_path / "report" / "trials.csv", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    trials = clf.tuner.oracle.trials
+    assert [row["trial"] for row in rows] == list(trials)
+    for row in rows:
+        trial = trials[row["trial"]]
+        assert row["parent"] == trial.hyperparameters.values["parent_trial_id"]
+        assert float(row["score"]) == pytest.approx(trial.score, abs=1e-4)
+        assert row["status"] == "COMPLETED"
+    assert rows[0]["ops"] == "seed" and all(row["ops"] != "seed" for row in rows[1:])
+    markdown = (tmp_path / "report" / "trials.md").read_text()
+    assert markdown.count("\n") == len(rows) + 2
+    pictures = [p for p in paths if p.endswith(".png")]
+    assert len(pictures) == (2 if _shutil.which("dot") else 1)
+    for path in pictures:
+        with open(path, "rb") as handle:
+            assert handle.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
 def test_final_fit_can_train_a_trial_other_than_the_best(split, tmp_path):
     x_train, y_train, _, _ = split
     clf = ImageClassifier(max_trials=2, directory=tmp_path, seed=0)

@@ -226,19 +226,20 @@ def test_the_summary_counts_the_probes_that_lost(searched, tmp_path):
     summary = oracle.summary()
     assert summary["growth_points"] == 1
     assert summary["losing_probe_seconds"] == pytest.approx(12.0)
-    assert summary["losing_probe_share"] == pytest.approx(12.0 / (6 * 30.0 + 16.0))
+    assert summary["losing_probe_share"] == pytest.approx(
+        12.0 / (len(searched[0].oracle.trials) * 30.0 + 16.0))  # each searched trial: 30 s
 
 
 def test_reloaded_oracle_continues_to_max_trials(searched, digits_float):
     tuner, (xv, yv) = searched
     x, y = digits_float
-    oracle = kerasauto.NetworkMorphismOracle(objective="val_accuracy", max_trials=7, seed=1)
+    oracle = kerasauto.NetworkMorphismOracle(objective="val_accuracy", max_trials=5, seed=1)
     again = kerasauto.MorphismTuner(oracle=oracle, directory=tuner.directory, project_name="p")
-    assert len(again.oracle.trials) == 6
+    assert len(again.oracle.trials) == 4
     again.search(x[:1300], y[:1300], validation_data=(xv, yv), epochs=1)
-    assert len(again.oracle.trials) == 7
+    assert len(again.oracle.trials) == 5
     keys = {trial_graph(t).architecture_key() for t in again.oracle.trials.values()}
-    assert len(keys) == 7
+    assert len(keys) == 5
 
 
 def test_one_hot_labels_are_remembered_by_a_reloaded_tuner(tmp_path, digits_float):

@@ -70,6 +70,37 @@ class GrowthPlan:
         k = self.children
         return self.probe_epochs * (k / self.probe_share - k - 1)
 
+    # The rules below take what the search measured of the network being grown: the seconds
+    # of one epoch and a trial's overhead (building, tracing, validating, saving).
+    def probe_seconds(self, epoch_seconds: float, overhead_seconds: float) -> float:
+        """What one probe costs: its training and a trial's overhead."""
+        return self.probe_epochs * epoch_seconds + overhead_seconds
+
+    def stage_epochs_for(self, epoch_seconds: float | None, overhead_seconds: float) -> float:
+        """Epochs between growth points: :attr:`stage_epochs`, or more where the overheads make
+        probes dearer than their training, so that losing probes stay within their share."""
+        if not epoch_seconds:
+            return self.stage_epochs
+        k = self.children
+        probe = self.probe_seconds(epoch_seconds, overhead_seconds)
+        return max(self.stage_epochs, probe * (k / self.probe_share - k - 1) / epoch_seconds)
+
+    def may_grow(self, seconds_to_decay: float, epoch_seconds: float,
+                 overhead_seconds: float) -> bool:
+        """Whether a growth point's probes end before the final decay begins (the winner then
+        trains on, into the decay if its stage is cut short by it)."""
+        probes = (self.children + 1) * self.probe_seconds(epoch_seconds, overhead_seconds)
+        return seconds_to_decay > probes
+
+    @staticmethod
+    def affordable_cost(cost: float, seconds_left: float, epoch_seconds: float | None,
+                        trained_epochs: float) -> float:
+        """The most a child of a network of ``cost`` (multiply-adds per example) may cost: it
+        must still be able to train, in the time left, as many epochs as its lineage has had."""
+        if not epoch_seconds or not trained_epochs:
+            return math.inf
+        return cost * (seconds_left / epoch_seconds) / trained_epochs
+
     def to_dict(self) -> dict:
         return asdict(self)
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from kerasauto import export as export_module
 from kerasauto.engine import io, validation
+from kerasauto.ensemble import average_model
 from kerasauto.engine.budget import LearningRatePlan, TrialBudget
 from kerasauto.engine.callbacks import Deadline, PlannedLearningRate
 from kerasauto.graph import Graph
@@ -57,6 +58,9 @@ class _ImageEstimator:
             of every trial and of ``final_fit``, never part of an exported model.
         augment_search: ``False`` trains the search's trials on plain images.
         inherit_weights: ``False`` trains every trial from scratch (an ablation).
+        ensemble_size: ``k > 1`` predicts and exports the average of the ``k`` best networks
+            (the final model, if ``final_fit`` ran, in place of the best trial, then the next
+            best trials), still one plain Keras model (``kerasauto.ensemble``).
     """
 
     task = ""
@@ -68,7 +72,7 @@ class _ImageEstimator:
                  verbose: bool = False, objective: str | None = None, max_model_size: int = 3_000_000,
                  batch_size: int = 64, learning_rate: float = 1e-3, distribution_strategy: Any = "auto",
                  inherit_weights: bool = True, augmentation: Any = ("translate",),
-                 augment_search: bool = True):
+                 augment_search: bool = True, ensemble_size: int = 1):
         self.max_trials = validation.check_positive_int(max_trials, "max_trials")
         self.max_model_size = validation.check_positive_int(max_model_size, "max_model_size", False)
         self.batch_size = validation.check_positive_int(batch_size, "batch_size", False)
@@ -90,6 +94,7 @@ class _ImageEstimator:
         self.augmentation = validation.check_augmentation(augmentation, AUGMENTATIONS)
         self.augment_search = validation.check_choice(augment_search, (True, False),
                                                       "augment_search")
+        self.ensemble_size = validation.check_positive_int(ensemble_size, "ensemble_size", False)
         self.tuner: MorphismTuner | None = None
         self.meta: dict | None = None
         self._model = None
@@ -184,6 +189,8 @@ class _ImageEstimator:
         self.tuner.search(x_train, self._encode(y_train), validation_data=(x_val, self._encode(y_val)),
                           epochs=epochs, batch_size=batch_size, callbacks=list(callbacks or []),
                           verbose=keras_verbose, time_limit=time_limit)
+        if self.verbose:
+            print("[kerasauto] search report: " + ", ".join(self.search_report()), flush=True)
         return self
 
     def _check_known_labels(self, labels: np.ndarray, reference: np.ndarray, name: str) -> None:
@@ -299,7 +306,9 @@ class _ImageEstimator:
                             callbacks=callbacks, shuffle=False,
                             verbose=(1 if sys.stdout.isatty() else 2) if self.verbose else 0)
         self._save_final(graph, model)
-        self._model = model  # its predict function is traced already: evaluation starts at once
+        # Its predict function is traced already: evaluation starts at once (an ensemble is
+        # rebuilt around it from the saved files).
+        self._model = model if self.ensemble_size == 1 else None
         if x_test is not None:
             score = self.evaluate(x_test, y_test)
             history.history["test_score"] = [score]
@@ -339,16 +348,20 @@ class _ImageEstimator:
 
     # ------------------------------------------------------------------ the model in use
     def _current_model(self):
-        """The final model if final_fit ran (in any process), else the search's best model."""
+        """The final model if final_fit ran (in any process), else the search's best model;
+        with ``ensemble_size > 1``, the average of it and the next best trials."""
         if self._model is None:
             tuner = self._ensure_tuner()
+            ranked = tuner.oracle.get_best_trials(self.ensemble_size)
             arch_path, weights_path = self._final_paths()
             if os.path.exists(arch_path) and os.path.exists(weights_path):
                 model = Graph.from_dict(io.read_json(arch_path)).build()
                 model.load_weights(weights_path)
             else:
                 model = tuner.load_model(self._best_trial())
-            self._model = model
+            others = [tuner.load_model(t) for t in ranked[1:self.ensemble_size]
+                      if t.status == "COMPLETED"]
+            self._model = average_model([model] + others) if others else model
         return self._model
 
     def _checked_images(self, x, name: str = "x") -> np.ndarray:
@@ -359,6 +372,13 @@ class _ImageEstimator:
         x = self._checked_images(x)
         return self._current_model().predict(x.astype(np.float32), batch_size=PREDICT_BATCH_SIZE,
                                              verbose=0)
+
+    def search_report(self, directory: str | None = None) -> list[str]:
+        """Write ``trials.csv``, ``trials.md``, ``search_tree.png`` and ``best_so_far.png``
+        (default: into the project directory); returns their paths."""
+        from kerasauto.report import write_search_report
+
+        return write_search_report(self._ensure_tuner().oracle, directory or self.project_dir)
 
     def export_model(self):
         """The best model as a plain ``keras.Model``: raw images in, predictions out (uncompiled)."""

@@ -45,6 +45,7 @@ MIN_SECONDS_LEFT = 1.0
 #: Epochs a trial counted in trials may not exceed when it trains until a time instead.
 MAX_EPOCHS = 100_000
 
+
 class NetworkMorphismOracle(keras_tuner.Oracle):
     """Grows one network by function-preserving morphs chosen by Bayesian optimisation.
 
@@ -215,36 +216,18 @@ class NetworkMorphismOracle(keras_tuner.Oracle):
                                max_multiply_adds=self._affordable_cost(head))
 
     def _may_grow(self, head) -> bool:
-        """Whether ``head``'s probes still end before the decay (the winner then trains on, into
-        the decay if its stage is cut short by it)."""
-        return self._decay_starts_in() > (self.growth.children + 1) * self._probe_seconds(head)
+        return self.growth.may_grow(self._decay_starts_in(), *_costs(head))
 
     def _probe_seconds(self, trial) -> float:
-        """What one probe of ``trial``'s network costs: its training and the overhead of a
-        trial (building, tracing, validating, saving), both as measured by ``trial``."""
-        epoch = last_metric(trial, "epoch_seconds") or 0.0
-        return self.growth.probe_epochs * epoch + (last_metric(trial, "overhead_seconds") or 0.0)
+        return self.growth.probe_seconds(*_costs(trial))
 
     def _stage_epochs(self, trial) -> float:
-        """Epochs a stage of ``trial``'s network trains before the next growth point: the growth
-        plan's figure, longer where measured trial overheads make probes dearer than their
-        training (so that losing probes still keep within ``probe_share``)."""
-        epoch = last_metric(trial, "epoch_seconds")
-        if not epoch:
-            return self.growth.stage_epochs
-        k, share = self.growth.children, self.growth.probe_share
-        needed = self._probe_seconds(trial) * (k / share - k - 1) / epoch
-        return max(self.growth.stage_epochs, needed)
+        return self.growth.stage_epochs_for(*_costs(trial))
 
     def _affordable_cost(self, head) -> float:
-        """The most multiply-adds per example a child of ``head`` may have: enough that in the
-        time left it could still train as many epochs as the lineage has trained so far."""
-        epoch = last_metric(head, "epoch_seconds")
-        trained = lineage_epochs(head) + trained_epochs(head)
-        if not epoch or not trained:
-            return math.inf
-        affordable_epochs = self.seconds_left() / epoch
-        return self._graph(head).multiply_adds() * affordable_epochs / trained
+        return self.growth.affordable_cost(
+            self._graph(head).multiply_adds(), self.seconds_left(),
+            last_metric(head, "epoch_seconds"), lineage_epochs(head) + trained_epochs(head))
 
     def probe_winner(self, head, probes: list):
         """The best completed probe; a child within one standard error of the objective's
@@ -261,7 +244,8 @@ class NetworkMorphismOracle(keras_tuner.Oracle):
         if not children:
             return best
         child = max(children, key=lambda t: sign * t.score)
-        return child if sign * (best.score - child.score) <= standard_error(best, self.objective.name) else best
+        error = standard_error(best, self.objective.name)
+        return child if sign * (best.score - child.score) <= error else best
 
     def lineage_head(self):
         """The latest completed stage (the network the search is growing)."""
@@ -284,8 +268,12 @@ class NetworkMorphismOracle(keras_tuner.Oracle):
 
     def _budget_values(self, role: str, final: bool = False,
                        stage_epochs: float | None = None) -> dict:
-        """How long a trial of ``role`` trains and where it is in the learning-rate plan."""
+        """How long a trial of ``role`` trains and where it is in the learning-rate plan.
+
+        A stage that starts once the decay has begun is the last one: it trains to the end."""
         budget = TrialBudget(progress=self._progress())
+        final = final or (role == "stage" and bool(self.budget_seconds)
+                          and self._decay_starts_in() <= 0)
         if self.budget_seconds:
             budget.progress_per_second = 1.0 / self.budget_seconds
             if role == "probe":
@@ -293,7 +281,7 @@ class NetworkMorphismOracle(keras_tuner.Oracle):
             elif final:
                 budget.seconds = self.seconds_left()
             else:
-                budget.seconds = max(self._decay_starts_in(), 0.0)
+                budget.seconds = self._decay_starts_in()
                 budget.epochs = stage_epochs or self.growth.stage_epochs
         elif self.max_trials:
             budget.progress_per_trial = 1.0 / self.max_trials
@@ -485,6 +473,12 @@ def last_metric(trial, name: str) -> float | None:
 def trained_augmented(trial) -> bool:
     """Whether the trial trained on augmented data."""
     return bool(last_metric(trial, "augmented"))
+
+
+def _costs(trial) -> tuple[float, float]:
+    """(seconds of an epoch, overhead seconds of a trial) as ``trial`` measured them."""
+    return (last_metric(trial, "epoch_seconds") or 0.0,
+            last_metric(trial, "overhead_seconds") or 0.0)
 
 
 def lineage_epochs(trial) -> float:
