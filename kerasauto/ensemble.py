@@ -24,6 +24,6 @@ def average_model(members: Sequence, name: str = "kerasauto_ensemble"):
     if any(tuple(m.input_shape[1:]) != shape for m in members):
         raise ValueError(f"Every member must take inputs of shape {shape}.")
     inputs = keras.Input(shape=shape, name="images")
-    outputs = [keras.Model(m.inputs, m.outputs, name=f"member_{i}")(inputs)
+    outputs = [keras.Model(m.inputs, m.outputs[0], name=f"member_{i}")(inputs)
                for i, m in enumerate(members)]
     return keras.Model(inputs, keras.layers.Average(name="average")(outputs), name=name)

@@ -191,19 +191,20 @@ def test_a_new_search_after_final_fit_serves_its_own_best_model(split, tmp_path)
         assert not np.allclose(served, final, atol=1e-3)
 
 
-@pytest.mark.parametrize("name", ["ensemble.h5", "ensemble.keras"])
-def test_an_ensemble_is_one_plain_model_averaging_the_best_trials(split, tmp_path, name):
+def test_an_ensemble_is_one_plain_model_averaging_the_best_trials(split, tmp_path):
     x_train, y_train, x_test, _ = split
     clf = ImageClassifier(max_trials=3, directory=tmp_path, seed=0, ensemble_size=2)
     clf.fit(x_train, y_train, epochs=1)
     images = x_test[:64, :, :, None].astype("float32")
     best = [clf.tuner.load_model(t) for t in clf.tuner.oracle.get_best_trials(2)]
     expected = np.mean([m.predict(images, verbose=0) for m in best], axis=0)
+    assert not np.allclose(expected, best[0].predict(images, verbose=0), atol=1e-3)
     np.testing.assert_allclose(clf.predict_proba(x_test[:64]), expected, rtol=1e-5, atol=1e-6)
-    path = clf.export_keras_model(str(tmp_path / name))
     np.save(tmp_path / "x.npy", images)
-    _fresh_python(FRESH_LOAD, path, tmp_path / "x.npy", tmp_path / "out.npy")
-    np.testing.assert_allclose(np.load(tmp_path / "out.npy"), expected, rtol=1e-5, atol=1e-6)
+    for name in ("ensemble.h5", "ensemble.keras"):
+        path = clf.export_keras_model(str(tmp_path / name))
+        _fresh_python(FRESH_LOAD, path, tmp_path / "x.npy", tmp_path / "out.npy")
+        np.testing.assert_allclose(np.load(tmp_path / "out.npy"), expected, rtol=1e-5, atol=1e-6)
 
 
 def test_the_search_report_draws_the_tree_and_lists_every_trial(split, tmp_path):

@@ -468,6 +468,11 @@ def test_augment_search_must_be_a_bool(tmp_path, value):
     check_refused(lambda: _fresh(tmp_path, augment_search=value), "augment_search")
 
 
+@pytest.mark.parametrize("value", [0, -2, 1.5, "3", None, True])
+def test_ensemble_size_is_a_positive_int(tmp_path, value):
+    check_refused(lambda: _fresh(tmp_path, ensemble_size=value), "ensemble_size")
+
+
 @pytest.mark.parametrize("value", ["yes", 1])
 def test_final_fit_augment_must_be_a_bool_or_none(base_data, fitted, value):
     x, y = base_data
