@@ -22,6 +22,7 @@ import numpy as np
 from kerasauto import export as export_module
 from kerasauto.engine import io, validation
 from kerasauto.ensemble import average_model
+from kerasauto.image_folder import is_folder_input, read_image_folder
 from kerasauto.engine.budget import LearningRatePlan, TrialBudget
 from kerasauto.engine.callbacks import Deadline, PlannedLearningRate
 from kerasauto.graph import Graph
@@ -151,7 +152,7 @@ class _ImageEstimator:
         return {}
 
     # ------------------------------------------------------------------ search
-    def fit(self, x, y, time_limit: float | None = None, epochs: int | None = None,
+    def fit(self, x, y=None, time_limit: float | None = None, epochs: int | None = None,
             validation_split: float = 0.2, validation_data: tuple | None = None,
             callbacks: list | None = None, batch_size: int | None = None) -> "_ImageEstimator":
         """Search architectures on (x, y) within ``time_limit`` seconds and/or ``max_trials``.
@@ -160,7 +161,11 @@ class _ImageEstimator:
         data is held out. Returns ``self``; the best model so far is always kept. A final model
         from an earlier ``final_fit`` of this project is discarded: ``predict`` and the exports
         serve this search's best until ``final_fit`` runs again.
+
+        ``x`` may be a folder with one sub-folder of images per class (``y=None``: the labels
+        are the sub-folders' names); likewise ``validation_data=(folder, None)``.
         """
+        x, y = self._images_and_labels(x, y, "x", "y")
         x = validation.check_images(x, "x")
         y = self._check_y(y, len(x), "y", fitting=True)
         time_limit = validation.check_time_limit(time_limit)
@@ -169,9 +174,11 @@ class _ImageEstimator:
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
                 raise TypeError("validation_data must be a tuple (x_val, y_val).")
-            x_val = validation.check_images(validation_data[0], "validation_data[0]",
+            x_val, y_val = self._images_and_labels(*validation_data, "validation_data[0]",
+                                                   "validation_data[1]", shape=x.shape[1:])
+            x_val = validation.check_images(x_val, "validation_data[0]",
                                             expected_shape=x.shape[1:])
-            y_val = self._check_y(validation_data[1], len(x_val), "validation_data[1]")
+            y_val = self._check_y(y_val, len(x_val), "validation_data[1]")
             self._check_known_labels(y_val, y, "validation_data[1]")
             x_train, y_train = x, y
         else:
@@ -253,6 +260,9 @@ class _ImageEstimator:
         """
         started = time.time()
         tuner = self._ensure_tuner()
+        x_train, y_train = self._images_and_labels(x_train, y_train, "x_train", "y_train")
+        if is_folder_input(x_test):
+            x_test, y_test = self._images_and_labels(x_test, y_test, "x_test", "y_test")
         x = validation.check_images(x_train, "x_train", expected_shape=self.meta["input_shape"])
         y = self._check_y(y_train, len(x), "y_train")
         if (x_test is None) != (y_test is None):
@@ -365,8 +375,43 @@ class _ImageEstimator:
         return self._model
 
     def _checked_images(self, x, name: str = "x") -> np.ndarray:
+        """``x`` as a checked image array; a folder's image files are read (in the order of
+        ``kerasauto.read_image_folder(x, labelled=False).paths``)."""
         self._ensure_tuner()
+        if is_folder_input(x):
+            x = read_image_folder(x, name, self.meta["input_shape"], labelled=False).images
         return validation.check_images(x, name, expected_shape=self.meta["input_shape"])
+
+    @property
+    def input_shape_(self) -> tuple[int, ...]:
+        """The shape (height, width, channels) of the images the estimator was fitted on."""
+        self._ensure_tuner()
+        return tuple(self.meta["input_shape"])
+
+    #: Whether a folder's class sub-folders can stand for the labels (not for a regressor).
+    reads_labelled_folders = True
+
+    def _images_and_labels(self, x, y, x_name: str, y_name: str, shape=None):
+        """(x, y) as given, or the images and labels of the folder ``x`` names (``y`` None).
+
+        A folder is read at ``shape``, else at the fitted images' shape, else (a first fit) at
+        its first image's.
+        """
+        if not is_folder_input(x):
+            if y is None:
+                raise TypeError(f"{y_name} is missing: give the labels of {x_name}, or make "
+                                f"{x_name} a folder with one sub-folder of images per class.")
+            return x, y
+        if not self.reads_labelled_folders:
+            raise TypeError(f"{x_name} is a folder, but {type(self).__name__} needs numeric "
+                            f"targets: give arrays for {x_name} and {y_name}.")
+        if y is not None:
+            raise TypeError(f"{x_name} is a folder, whose sub-folder names are the labels: "
+                            f"give {y_name}=None, not {type(y).__name__}.")
+        if shape is None and self._load_meta() is not None:
+            shape = self.meta["input_shape"]
+        folder = read_image_folder(x, x_name, shape)
+        return folder.images, folder.labels
 
     def _raw_predict(self, x) -> np.ndarray:
         x = self._checked_images(x)
@@ -457,8 +502,9 @@ class ImageClassifier(_ImageEstimator):
         """Predicted labels, of the same type as the labels given to ``fit``."""
         return self.classes_[np.argmax(self.predict_proba(x), axis=1)]
 
-    def evaluate(self, x, y) -> float:
-        """Accuracy on (x, y)."""
+    def evaluate(self, x, y=None) -> float:
+        """Accuracy on (x, y); ``x`` may be a folder of class sub-folders (``y=None``)."""
+        x, y = self._images_and_labels(x, y, "x", "y")
         x = self._checked_images(x)
         labels = self._check_y(y, len(x), "y")
         return float(np.mean(self.predict(x) == labels))
@@ -488,11 +534,14 @@ class ImageRegressor(_ImageEstimator):
         out = self._raw_predict(x)
         return out[:, 0] if not self.meta["target_shape"] else out
 
-    def evaluate(self, x, y) -> float:
+    def evaluate(self, x, y=None) -> float:
         """Mean squared error on (x, y)."""
+        x, y = self._images_and_labels(x, y, "x", "y")
         x = self._checked_images(x)
         targets = self._check_y(y, len(x), "y")
         return float(np.mean((self.predict(x) - targets) ** 2))
+
+    reads_labelled_folders = False
 
     def _score_name(self) -> str:
         return "mean squared error"
