@@ -119,9 +119,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "report":
             for path in _estimator(args.project, True).search_report(args.out):
                 print(path)
-    except (ValueError, TypeError) as error:
+    except (ValueError, TypeError) as error:  # bad input: named by the library's message
         print(f"kerasauto {args.command}: {error}", file=sys.stderr)
         return 2
+    except RuntimeError as error:  # e.g. every trial failed, or nothing fitted yet
+        print(f"kerasauto {args.command}: {error}", file=sys.stderr)
+        return 1
     return 0
 
 
