@@ -139,6 +139,7 @@ def test_final_fit_never_looks_at_the_test_data(split, tmp_path):
 def test_continuing_final_fit_augments_only_if_the_search_did(split, tmp_path):
     """Continuing from search weights keeps their training data; retraining augments."""
     x_train, y_train, x_test, _ = split
+    x_train, y_train, x_test = x_train[:500], y_train[:500], x_test[:100]  # 10 trainings: small
 
     def final_predictions(clf, **kwargs):
         clf.final_fit(x_train, y_train, epochs=1, **kwargs)
