@@ -70,9 +70,12 @@ class Graph:
 
     def new_name(self, kind: str) -> str:
         """A node name not used before in this graph (nor in any of its ancestors)."""
-        self.next_id += 1
         prefix = re.sub(r"(?<=[a-z])(?=[A-Z])", "_", kind).lower()
-        return f"{prefix}_{self.next_id}"
+        taken = set(self.names())
+        while True:  # an imported model may already use names of this form
+            self.next_id += 1
+            if f"{prefix}_{self.next_id}" not in taken:
+                return f"{prefix}_{self.next_id}"
 
     def copy(self) -> "Graph":
         """A deep copy of the architecture; weight arrays are shared until replaced."""
@@ -209,6 +212,14 @@ class Graph:
         clone = self.copy()
         clone.weights = {}
         return clone
+
+    @classmethod
+    def from_keras(cls, model) -> "Graph":
+        """The graph of a built Keras model (functional or ``Sequential``), with its weights:
+        ``build()`` computes the same function. ``ValueError`` names a layer it cannot express."""
+        from kerasauto.keras_import import graph_from_keras
+
+        return graph_from_keras(model, cls)
 
     # ------------------------------------------------------------------ JSON
     def to_dict(self) -> dict:

@@ -1,0 +1,71 @@
+"""Graph.from_keras: a user's built Keras model (keras.applications included) as a graph."""
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from kerasauto import Graph
+from kerasauto.graph import INPUT
+
+APPLICATIONS = {  # the smallest input each accepts; weights=None builds offline
+    "Xception": 71, "ResNet50": 32, "ResNet50V2": 32, "MobileNetV2": 32, "DenseNet121": 32,
+    "EfficientNetB0": 32,
+}
+
+
+def _same_function(model, graph, side_shape):
+    x = np.random.default_rng(0).uniform(0, 255, (3, *side_shape)).astype("float32")
+    np.testing.assert_allclose(graph.build().predict(x, verbose=0), model.predict(x, verbose=0),
+                               rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", sorted(APPLICATIONS))
+def test_keras_applications_import_with_their_weights(name):
+    side = APPLICATIONS[name]
+    model = getattr(keras.applications, name)(weights=None, input_shape=(side, side, 3), classes=7)
+    graph = Graph.from_keras(model)
+    assert graph.num_params() == model.count_params()
+    shapes = graph.shapes()
+    for layer in model.layers[1:]:
+        assert shapes[layer.name] == tuple(layer.output.shape[1:]), layer.name
+    # The architecture survives its JSON form (configs are plain JSON), the weights travel apart.
+    again = Graph.from_json(json.dumps(json.loads(graph.to_json())))
+    again.weights = graph.weights
+    _same_function(model, again, (side, side, 3))
+
+
+def test_a_sequential_model_imports_and_new_names_do_not_clash():
+    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Rescaling(1 / 255),
+                              keras.layers.Conv2D(4, 3, name="conv2d_1"),
+                              keras.layers.Activation("relu"), keras.layers.Flatten(),
+                              keras.layers.Dense(3, activation="softmax")])
+    graph = Graph.from_keras(model)
+    assert [s.kind for s in graph.layers] == ["Rescaling", "Conv2D", "Activation", "Flatten",
+                                             "Dense"]
+    assert graph.layers[0].role == "preprocess" and graph.layers[1].inputs == [graph.layers[0].name]
+    _same_function(model, graph, (8, 8, 1))
+    assert graph.new_name("Conv2D") not in graph.names()
+
+
+def test_layers_a_graph_cannot_express_are_refused_by_name():
+    inputs = keras.Input((6,))
+    hidden = keras.layers.LayerNormalization(name="my_norm")(keras.layers.Dense(4)(inputs))
+    with pytest.raises(ValueError, match=r"'my_norm' \(LayerNormalization\)"):
+        Graph.from_keras(keras.Model(inputs, keras.layers.Dense(2)(hidden)))
+    shared = keras.layers.Dense(6, name="shared")
+    twice = keras.Model(inputs, shared(shared(inputs)))
+    with pytest.raises(ValueError, match="'shared' .* called 2 times"):
+        Graph.from_keras(twice)
+    a, b = keras.Input((3,)), keras.Input((3,))
+    with pytest.raises(ValueError, match="2 inputs"):
+        Graph.from_keras(keras.Model([a, b], keras.layers.Add()([a, b])))
+    with pytest.raises(TypeError, match="keras.Model"):
+        Graph.from_keras("model.h5")
+
+
+def test_an_imported_graph_feeds_its_input_node():
+    inputs = keras.Input((5,), name="pixels")
+    model = keras.Model(inputs, keras.layers.Dense(2, name="head")(inputs))
+    graph = Graph.from_keras(model)
+    assert graph.layers[0].inputs == [INPUT] and graph.output == "head"
