@@ -19,7 +19,6 @@ import sys
 from typing import Sequence
 
 DEFAULT_PROJECT = "kerasauto_project"
-_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0}
 _DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?$")
 
 

@@ -185,8 +185,7 @@ _register(
     "BatchNormalization",
     params=lambda c, s, o: (2 + int(c.get("center", True)) + int(c.get("scale", True))) * s[0][-1],
     weighted=True, channel_preserving=True)
-for _kind in ("ReLU",):
-    _register(_kind, channel_preserving=True)
+_register("ReLU", channel_preserving=True)
 _register("Activation")
 _register("Dropout", channel_preserving=True, nonnegative_preserving=True)
 for _kind in ("MaxPooling2D", "AveragePooling2D"):
@@ -226,7 +225,7 @@ PREPROCESSING_KINDS = _kinds_where("preprocessing")
 ALLOWED_KINDS = frozenset(KINDS)
 
 
-def _kind(name: str) -> LayerKind:
+def _rules(name: str) -> LayerKind:
     try:
         return KINDS[name]
     except KeyError:
@@ -235,15 +234,15 @@ def _kind(name: str) -> LayerKind:
 
 def output_shape(kind: str, config: dict, input_shapes: list[Shape]) -> Shape:
     """The output shape of a layer of ``kind`` given its input shapes."""
-    return tuple(_kind(kind).shape(config, input_shapes))
+    return tuple(_rules(kind).shape(config, input_shapes))
 
 
 def param_count(kind: str, config: dict, input_shapes: list[Shape]) -> int:
     """The number of weights Keras allocates for the layer (trainable or not)."""
     out = output_shape(kind, config, input_shapes)
-    return int(_kind(kind).params(config, input_shapes, out))
+    return int(_rules(kind).params(config, input_shapes, out))
 
 
 def multiply_adds(kind: str, config: dict, input_shapes: list[Shape], output_shape: Shape) -> int:
     """Multiply-adds of the layer's forward pass for one example (convolutions and dense layers)."""
-    return int(_kind(kind).multiply_adds(config, input_shapes, tuple(output_shape)))
+    return int(_rules(kind).multiply_adds(config, input_shapes, tuple(output_shape)))
