@@ -148,9 +148,9 @@ def test_continuing_final_fit_augments_only_if_the_search_did(split, tmp_path):
     clf = ImageClassifier(max_trials=1, directory=tmp_path, project_name="plain", seed=0,
                           augment_search=False)
     clf.fit(x_train, y_train, epochs=1)
-    np.testing.assert_allclose(final_predictions(clf), final_predictions(clf, augment=False),
-                               atol=1e-5)
-    assert not np.allclose(final_predictions(clf), final_predictions(clf, augment=True), atol=1e-3)
+    continued = final_predictions(clf)
+    np.testing.assert_allclose(continued, final_predictions(clf, augment=False), atol=1e-5)
+    assert not np.allclose(continued, final_predictions(clf, augment=True), atol=1e-3)
     np.testing.assert_allclose(final_predictions(clf, retrain=True),
                                final_predictions(clf, retrain=True, augment=True), atol=1e-5)
     augmented = ImageClassifier(max_trials=1, directory=tmp_path, project_name="augmented",
@@ -192,10 +192,19 @@ def test_a_new_search_after_final_fit_serves_its_own_best_model(split, tmp_path)
         assert not np.allclose(served, final, atol=1e-3)
 
 
-def test_an_ensemble_is_one_plain_model_averaging_the_best_trials(split, tmp_path):
-    x_train, y_train, x_test, _ = split
-    clf = ImageClassifier(max_trials=3, directory=tmp_path, seed=0, ensemble_size=2)
+@pytest.fixture(scope="module")
+def three_trials(split, tmp_path_factory):
+    """A 3-trial search predicting with the average of its 2 best networks (read-only use)."""
+    x_train, y_train, _, _ = split
+    clf = ImageClassifier(max_trials=3, directory=tmp_path_factory.mktemp("three"), seed=0,
+                          ensemble_size=2)
     clf.fit(x_train, y_train, epochs=1)
+    return clf
+
+
+def test_an_ensemble_is_one_plain_model_averaging_the_best_trials(three_trials, split, tmp_path):
+    _, _, x_test, _ = split
+    clf = three_trials
     images = x_test[:64, :, :, None].astype("float32")
     best = [clf.tuner.load_model(t) for t in clf.tuner.oracle.get_best_trials(2)]
     expected = np.mean([m.predict(images, verbose=0) for m in best], axis=0)
@@ -208,13 +217,11 @@ def test_an_ensemble_is_one_plain_model_averaging_the_best_trials(split, tmp_pat
         np.testing.assert_allclose(np.load(tmp_path / "out.npy"), expected, rtol=1e-5, atol=1e-6)
 
 
-def test_the_search_report_draws_the_tree_and_lists_every_trial(split, tmp_path):
+def test_the_search_report_draws_the_tree_and_lists_every_trial(three_trials, tmp_path):
     import csv
     import shutil as _shutil
 
-    x_train, y_train, _, _ = split
-    clf = ImageClassifier(max_trials=3, directory=tmp_path, seed=0)
-    clf.fit(x_train, y_train, epochs=1)
+    clf = three_trials
     paths = clf.search_report(str(tmp_path / "report"))
     with open(tmp_path / "report" / "trials.csv", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))

@@ -76,7 +76,7 @@ def test_bad_folders_are_refused_by_name(tmp_path, folders):
 def test_fit_predict_evaluate_on_folders_give_what_the_arrays_give(folders, tmp_path):
     train, test, _, (x_test, labels_test) = folders
     clf = kerasauto.ImageClassifier(max_trials=1, directory=str(tmp_path), seed=0)
-    clf.fit(train, epochs=2)
+    clf.fit(train, epochs=5)  # 2 epochs left seed 0 at chance (0.31) on 400 tiny images
     assert list(clf.classes_) == CLASSES
     predicted = clf.predict(test)
     paths = kerasauto.read_image_folder(test, labelled=False).paths

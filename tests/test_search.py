@@ -296,7 +296,7 @@ def _free_port() -> int:
 
 
 def test_distributed_search_chief_and_two_workers(tmp_path):
-    port, max_trials = _free_port(), 5
+    port, max_trials = _free_port(), 4
     script = os.path.join(SCRIPTS, "distributed_search.py")
     base = dict(os.environ, KERASTUNER_ORACLE_IP="127.0.0.1", KERASTUNER_ORACLE_PORT=str(port),
                 PYTHONPATH=os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")]))
