@@ -143,11 +143,17 @@ class Graph:
         if name == INPUT:
             return False
         spec = self.spec(name)
-        if spec.kind == "ReLU":
+        if self.is_nonnegative_activation(name):
             return True
         if spec.kind in layer_specs.NONNEGATIVE_PRESERVING_KINDS:
             return all(self.is_nonnegative(i) for i in spec.inputs)
         return False
+
+    def is_nonnegative_activation(self, name: str) -> bool:
+        """Whether the node ends in a ReLU: a ``ReLU`` layer, ``Activation("relu")``, or a layer
+        with a fused ``activation="relu"`` (as imported models write them)."""
+        spec = self.spec(name)
+        return spec.kind == "ReLU" or spec.config.get("activation") in layer_specs.RELU_ACTIVATIONS
 
     # ------------------------------------------------------------------ editing
     def insert_after(self, anchor: str, new_specs: list[LayerSpec]) -> None:

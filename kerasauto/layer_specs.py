@@ -186,7 +186,11 @@ _register(
     params=lambda c, s, o: (2 + int(c.get("center", True)) + int(c.get("scale", True))) * s[0][-1],
     weighted=True, channel_preserving=True)
 _register("ReLU", channel_preserving=True)
-_register("Activation")
+_register("Activation", channel_preserving=True)  # element-wise, whatever the function
+#: Activation functions of the ReLU family (an ``Activation`` layer's, or a layer's fused
+#: ``activation``): their output is >= 0, so a 'deeper' morph's ReLU after them is free, and they
+#: end the blocks that skip connections join. (Sigmoid and softmax are left out: they end heads.)
+RELU_ACTIVATIONS = frozenset({"relu", "relu6"})
 _register("Dropout", channel_preserving=True, nonnegative_preserving=True)
 for _kind in ("MaxPooling2D", "AveragePooling2D"):
     _register(_kind, shape=_pool_shape, channel_preserving=True, nonnegative_preserving=True)

@@ -105,7 +105,7 @@ def candidates(graph: Graph, op: str, limits: Limits = Limits()) -> list[dict]:
             found += [{"op": "wider", "layer": spec.name, "extra": extra}]
         return found
     if op in ("skip_add", "skip_concat"):
-        relus = [s.name for s in _body(graph, "ReLU")]
+        relus = [s.name for s in _body(graph) if graph.is_nonnegative_activation(s.name)]
         existing = {(s["from"], s["to"]) for s in graph.skips}
         found = []
         for target in relus:

@@ -75,3 +75,30 @@ def test_an_imported_graph_feeds_its_input_node():
     model = keras.Model(inputs, keras.layers.Dense(2, name="head")(inputs))
     graph = Graph.from_keras(model)
     assert graph.layers[0].inputs == [INPUT] and graph.output == "head"
+
+
+def test_an_imported_model_writing_activation_relu_is_morphed_by_every_kind(digits_float):
+    """A user's model in the usual Keras style (fused and separate ReLUs, no ReLU layers) gets
+    children of every morph kind, each computing what the trained model computes."""
+    from kerasauto import morphism
+
+    x, y = digits_float
+    model = keras.Sequential([
+        keras.Input((8, 8, 1)),
+        keras.layers.Conv2D(8, 3, padding="same", activation="relu"),
+        keras.layers.Conv2D(8, 3, padding="same"), keras.layers.Activation("relu"),
+        keras.layers.MaxPooling2D(),
+        keras.layers.Conv2D(16, 3, padding="same"), keras.layers.Activation("relu"),
+        keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(10, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(x[:256], y[:256], epochs=1, verbose=0)
+    graph = Graph.from_keras(model)
+    expected = model.predict(x[:64], verbose=0)
+    rng = np.random.default_rng(0)
+    for kind in morphism.MORPHISMS:
+        options = morphism.candidates(graph, kind)
+        assert options, kind
+        assert all(graph.output not in (o.get("to"), o.get("after")) for o in options)
+        child = morphism.apply(graph, kind, rng)
+        np.testing.assert_allclose(child.build().predict(x[:64], verbose=0), expected,
+                                   atol=1e-4, err_msg=kind)
