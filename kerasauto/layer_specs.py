@@ -214,6 +214,28 @@ _register(
     else s[0][-1] * int(c["units"]),
     weighted=True)
 _register(
+    "Conv1D",
+    shape=lambda c, s: _window_shape_1d(c, s, int(c["filters"])),
+    params=lambda c, s, o: (_pair(c["kernel_size"])[0] * s[0][-1] // int(c.get("groups", 1))
+                            * int(c["filters"]) + _bias(c, int(c["filters"]))),
+    multiply_adds=lambda c, s, o: (o[0] * _pair(c["kernel_size"])[0] * s[0][-1]
+                                   // int(c.get("groups", 1)) * int(c["filters"])),
+    weighted=True)
+_register(
+    "SeparableConv1D",
+    shape=lambda c, s: _window_shape_1d(c, s, int(c["filters"])),
+    params=lambda c, s, o: (_pair(c["kernel_size"])[0] * s[0][-1] * int(c.get("depth_multiplier", 1))
+                            + s[0][-1] * int(c.get("depth_multiplier", 1)) * int(c["filters"])
+                            + _bias(c, int(c["filters"]))),
+    multiply_adds=lambda c, s, o: o[0] * s[0][-1] * int(c.get("depth_multiplier", 1)) * (
+        _pair(c["kernel_size"])[0] + int(c["filters"])),
+    weighted=True)
+_register(
+    "Embedding",
+    shape=lambda c, s: tuple(s[0]) + (int(c["output_dim"]),),
+    params=lambda c, s, o: int(c["input_dim"]) * int(c["output_dim"]),
+    weighted=True)
+_register(
     "BatchNormalization",
     params=lambda c, s, o: (2 + int(c.get("center", True)) + int(c.get("scale", True))) * s[0][-1],
     weighted=True, channel_preserving=True)

@@ -95,15 +95,16 @@ def vectorizer_spec(texts: Sequence[str], model: str | None = None, split: str |
         lengths = [len(t) if split == "character" else len(t.split()) for t in texts]
         config["output_sequence_length"] = int(min(MAX_SEQUENCE_LENGTH,
                                                    max(8, np.percentile(lengths, 90))))
+    counting_config = {k: v for k, v in config.items() if k != "output_sequence_length"}
     counting = keras.layers.TextVectorization(
-        max_tokens=max_tokens, **{**config, "output_mode": "multi_hot"})
+        max_tokens=max_tokens, **{**counting_config, "output_mode": "multi_hot"})
     counting.adapt(np.array(texts, dtype=object), batch_size=ADAPT_BATCH)
     vocabulary = [str(token) for token in counting.get_vocabulary(include_special_tokens=False)]
     if not vocabulary:
         raise ValueError("The texts have no tokens to learn from (all empty or punctuation?).")
     if model == "ngram":
         counting = keras.layers.TextVectorization(
-            vocabulary=vocabulary, **{**config, "output_mode": "multi_hot"})
+            vocabulary=vocabulary, **{**counting_config, "output_mode": "multi_hot"})
         frequency = np.zeros(len(vocabulary) + 1)
         for start in range(0, len(texts), ADAPT_BATCH):
             batch = np.array(texts[start:start + ADAPT_BATCH], dtype=object)
