@@ -137,3 +137,26 @@ def test_bad_constructor_arguments():
         TextClassifier(tokenize="morphemes")
     with pytest.raises(TypeError, match="architecture"):
         TextClassifier(architecture="transformer")
+
+
+def test_tokenisation_and_seed_follow_the_data():
+    from kerasauto import text_preprocessing as tp
+
+    assert tp.choose_split(["今日は晴れです", "猫が好き"]) == "character"
+    assert tp.choose_split(["我喜欢猫", "今天天气很好"]) == "character"
+    assert tp.choose_split(["the cat sat", "Ein Hund lief"]) == "whitespace"
+    # Google's rule: samples / median words per sample < 1500 -> n-grams, else sequences.
+    assert tp.choose_model(["four words per text"] * 5000, "whitespace") == "ngram"
+    assert tp.choose_model(["two words"] * 5000, "whitespace") == "sequence"
+
+
+def test_sequence_model_is_searched_and_exported(tmp_path):
+    """architecture="sequence": token ids, an embedding and separable convolutions."""
+    texts, labels = _read("english_topics.tsv")
+    clf = TextClassifier(max_trials=1, directory=str(tmp_path), architecture="sequence")
+    clf.fit(texts, labels, epochs=1)
+    assert clf.tokenization_["output_mode"] == "int"
+    model = clf.export_model()
+    assert {"Embedding", "SeparableConv1D"} <= {type(layer).__name__ for layer in model.layers}
+    np.testing.assert_allclose(np.asarray(model(np.array(texts[:8]))), clf.predict_proba(texts[:8]),
+                               atol=1e-5)
