@@ -110,7 +110,7 @@ def check_class_labels(y: Any, n_samples: int, name: str = "y", noun: str = "ima
             raise ValueError(f"{name} holds float labels too large to be exact integers (> 2**53).")
         if not np.all(labels == np.round(labels)):
             raise ValueError(f"{name} holds non-integer floats; class labels must be discrete "
-                             "(use ImageRegressor for continuous targets).")
+                             "(use ImageRegressor or TextRegressor for continuous targets).")
         labels = labels.astype(np.int64)
     return labels
 
