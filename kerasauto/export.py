@@ -22,7 +22,8 @@ def save_keras_file(model, path: str) -> str:
 
 def save_serving_model(model, directory: str, input_name: str = "images",
                        output_name: str = "probabilities") -> str:
-    """A SavedModel whose ``serving_default`` signature maps raw images to the model's outputs.
+    """A SavedModel whose ``serving_default`` signature maps raw inputs (float images, or
+    ``tf.string`` texts) named ``input_name`` to the model's outputs.
 
     The directory is written beside the target and moved into place once complete.
     """
@@ -36,7 +37,8 @@ def save_serving_model(model, directory: str, input_name: str = "images",
     try:
         archive = keras.export.ExportArchive()
         archive.track(model)
-        spec = tf.TensorSpec((None,) + tuple(model.input_shape[1:]), tf.float32, name=input_name)
+        dtype = tf.string if model.inputs[0].dtype == "string" else tf.float32
+        spec = tf.TensorSpec((None,) + tuple(model.input_shape[1:]), dtype, name=input_name)
         archive.add_endpoint(name="serving_default",
                              fn=lambda images: {output_name: model(images, training=False)},
                              input_signature=[spec])

@@ -17,6 +17,7 @@ import numpy as np
 from kerasauto import layer_specs
 
 INPUT = "input"
+DEFAULT_INPUT_DTYPE = "float32"
 #: Roles a layer plays; only ``body`` layers are morphed.
 ROLES = ("preprocess", "body", "skip", "head")
 
@@ -52,6 +53,8 @@ class Graph:
     fresh_batchnorms: list[str] = field(default_factory=list, repr=False)
     #: The concrete morph op that produced this graph from its parent, if any (not serialised).
     last_op: dict | None = field(default=None, repr=False)
+    #: The input's dtype: ``"float32"`` (images, vectors) or ``"string"`` (raw texts, shape ``()``).
+    input_dtype: str = DEFAULT_INPUT_DTYPE
 
     # ------------------------------------------------------------------ construction
     def add(self, kind: str, inputs: str | Iterable[str], role: str = "body",
@@ -135,8 +138,9 @@ class Graph:
                                              shapes[s.name]) for s in self.layers)
 
     def depth(self) -> int:
-        """The number of Conv2D and Dense layers in the body."""
-        return sum(1 for s in self.layers if s.kind in ("Conv2D", "Dense") and s.role == "body")
+        """The number of convolutions and Dense layers in the body."""
+        return sum(1 for s in self.layers
+                   if s.kind in layer_specs.CONNECTING_KINDS and s.role == "body")
 
     def is_nonnegative(self, name: str) -> bool:
         """Whether the node's output is provably >= 0 (a ReLU, or pooling of such)."""
@@ -195,7 +199,7 @@ class Graph:
         """A Keras functional model of built-in layers, carrying this graph's weights."""
         import keras
 
-        inputs = keras.Input(shape=self.input_shape, name=INPUT)
+        inputs = keras.Input(shape=self.input_shape, dtype=self.input_dtype, name=INPUT)
         tensors = {INPUT: inputs}
         for spec in self.layers:
             layer = getattr(keras.layers, spec.kind)(name=spec.name, **spec.config)
@@ -229,10 +233,13 @@ class Graph:
 
     # ------------------------------------------------------------------ JSON
     def to_dict(self) -> dict:
-        return {"name": self.name, "input_shape": list(self.input_shape),
+        data = {"name": self.name, "input_shape": list(self.input_shape),
                 "output": self.output, "next_id": self.next_id,
                 "skips": [dict(skip) for skip in self.skips],
                 "layers": [spec.to_dict() for spec in self.layers]}
+        if self.input_dtype != DEFAULT_INPUT_DTYPE:  # (float graphs keep their old JSON)
+            data["input_dtype"] = self.input_dtype
+        return data
 
     def to_json(self) -> str:
         """The architecture (not the weights) as human-readable, canonical JSON."""
@@ -242,7 +249,8 @@ class Graph:
     def from_dict(cls, data: dict) -> "Graph":
         graph = cls(input_shape=tuple(int(d) for d in data["input_shape"]),
                     name=data.get("name", "kerasauto_model"),
-                    next_id=int(data.get("next_id", 0)))
+                    next_id=int(data.get("next_id", 0)),
+                    input_dtype=str(data.get("input_dtype", DEFAULT_INPUT_DTYPE)))
         for item in data["layers"]:
             if item["kind"] not in layer_specs.ALLOWED_KINDS:
                 raise ValueError(f"Layer kind {item['kind']!r} is not allowed in a graph.")

@@ -16,7 +16,8 @@ from scipy.optimize import linear_sum_assignment
 from kerasauto.graph import Graph
 
 LAMBDA = 1.0
-_CHAIN_KINDS = ("Conv2D", "Dense", "MaxPooling2D", "AveragePooling2D")
+_CHAIN_KINDS = ("Conv2D", "Dense", "MaxPooling2D", "AveragePooling2D",
+                "Conv1D", "SeparableConv1D", "MaxPooling1D")
 LayerKey = tuple[str, float, float, float]
 
 

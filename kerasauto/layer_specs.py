@@ -44,6 +44,8 @@ class LayerKind:
     nonnegative_preserving: bool = False
     #: Allowed at the start of a graph, before the body.
     preprocessing: bool = False
+    #: The dtype of the graph's input when this kind reads it first (e.g. ``"string"``).
+    input_dtype: str | None = None
 
 
 KINDS: dict[str, LayerKind] = {}
@@ -77,6 +79,36 @@ def _window_shape(config: dict, shapes: list[Shape], channels: int) -> Shape:
             _spatial(w, (kw - 1) * dw + 1, sw, padding), channels)
 
 
+def _window_shape_1d(config: dict, shapes: list[Shape], channels: int) -> Shape:
+    """Output of a 1-D convolution window over (steps, channels)."""
+    size = _pair(config["kernel_size"])[0]
+    dilation = _pair(config.get("dilation_rate", 1))[0]
+    stride = _pair(config.get("strides", 1))[0]
+    return (_spatial(shapes[0][0], (size - 1) * dilation + 1, stride,
+                     config.get("padding", "valid")), channels)
+
+
+def _pool_shape_1d(config: dict, shapes: list[Shape]) -> Shape:
+    steps, channels = shapes[0]
+    size = _pair(config.get("pool_size", 2))[0]
+    stride = _pair(config.get("strides") or size)[0]
+    return (_spatial(steps, size, stride, config.get("padding", "valid")), channels)
+
+
+def _text_vectorization_shape(config: dict, shapes: list[Shape]) -> Shape:
+    """Token ids (``int``: a fixed sequence length) or one value per vocabulary entry."""
+    if config.get("output_mode", "int") == "int":
+        return (int(config["output_sequence_length"]),)
+    if config.get("pad_to_max_tokens") and config.get("max_tokens"):
+        return (int(config["max_tokens"]),)
+    return (len(config["vocabulary"]) + 1,)  # the OOV entry first
+
+
+def text_vocabulary_size(config: dict) -> int:
+    """Token ids a TextVectorization layer emits (padding and OOV included): an Embedding's input_dim."""
+    return len(config["vocabulary"]) + (2 if config.get("output_mode", "int") == "int" else 1)
+
+
 def _positions(shape: Shape) -> int:
     return math.prod(int(d) for d in shape[:-1])
 
@@ -95,7 +127,7 @@ def _pool_shape(config: dict, shapes: list[Shape]) -> Shape:
 
 def _global_pool_shape(config: dict, shapes: list[Shape]) -> Shape:
     channels = shapes[0][-1]
-    return (1, 1, channels) if config.get("keepdims") else (channels,)
+    return (1,) * (len(shapes[0]) - 1) + (channels,) if config.get("keepdims") else (channels,)
 
 
 def _padding_shape(config: dict, shapes: list[Shape]) -> Shape:
@@ -182,6 +214,28 @@ _register(
     else s[0][-1] * int(c["units"]),
     weighted=True)
 _register(
+    "Conv1D",
+    shape=lambda c, s: _window_shape_1d(c, s, int(c["filters"])),
+    params=lambda c, s, o: (_pair(c["kernel_size"])[0] * s[0][-1] // int(c.get("groups", 1))
+                            * int(c["filters"]) + _bias(c, int(c["filters"]))),
+    multiply_adds=lambda c, s, o: (o[0] * _pair(c["kernel_size"])[0] * s[0][-1]
+                                   // int(c.get("groups", 1)) * int(c["filters"])),
+    weighted=True)
+_register(
+    "SeparableConv1D",
+    shape=lambda c, s: _window_shape_1d(c, s, int(c["filters"])),
+    params=lambda c, s, o: (_pair(c["kernel_size"])[0] * s[0][-1] * int(c.get("depth_multiplier", 1))
+                            + s[0][-1] * int(c.get("depth_multiplier", 1)) * int(c["filters"])
+                            + _bias(c, int(c["filters"]))),
+    multiply_adds=lambda c, s, o: o[0] * s[0][-1] * int(c.get("depth_multiplier", 1)) * (
+        _pair(c["kernel_size"])[0] + int(c["filters"])),
+    weighted=True)
+_register(
+    "Embedding",
+    shape=lambda c, s: tuple(s[0]) + (int(c["output_dim"]),),
+    params=lambda c, s, o: int(c["input_dim"]) * int(c["output_dim"]),
+    weighted=True)
+_register(
     "BatchNormalization",
     params=lambda c, s, o: (2 + int(c.get("center", True)) + int(c.get("scale", True))) * s[0][-1],
     weighted=True, channel_preserving=True)
@@ -194,7 +248,10 @@ RELU_ACTIVATIONS = frozenset({"relu", "relu6"})
 _register("Dropout", channel_preserving=True, nonnegative_preserving=True)
 for _kind in ("MaxPooling2D", "AveragePooling2D"):
     _register(_kind, shape=_pool_shape, channel_preserving=True, nonnegative_preserving=True)
-for _kind in ("GlobalAveragePooling2D", "GlobalMaxPooling2D"):
+_register("MaxPooling1D", shape=_pool_shape_1d, channel_preserving=True,
+          nonnegative_preserving=True)
+for _kind in ("GlobalAveragePooling2D", "GlobalMaxPooling2D", "GlobalAveragePooling1D",
+              "GlobalMaxPooling1D"):
     _register(_kind, shape=_global_pool_shape, channel_preserving=True,
               nonnegative_preserving=True)
 _register("Flatten", shape=lambda c, s: (math.prod(s[0]),), nonnegative_preserving=True)
@@ -208,6 +265,9 @@ _register("Normalization", preprocessing=True, weighted=True,
           params=lambda c, s, o: 2 * s[0][-1] + 1 if c.get("mean") is None else 0)
 _register("Resizing", shape=lambda c, s: (int(c["height"]), int(c["width"]), s[0][-1]),
           preprocessing=True)
+# Raw strings in: tokenisation inside the model, the vocabulary (and IDF weights) in the config.
+_register("TextVectorization", shape=_text_vectorization_shape, preprocessing=True,
+          input_dtype="string")
 del _kind
 
 
@@ -225,6 +285,8 @@ CHANNEL_PRESERVING_KINDS = _kinds_where("channel_preserving")
 NONNEGATIVE_PRESERVING_KINDS = _kinds_where("nonnegative_preserving")
 #: Preprocessing layers allowed at the start of a graph.
 PREPROCESSING_KINDS = _kinds_where("preprocessing")
+#: Layers that convolve or densely connect channels: what "wider" widens and what absorbs it.
+CONNECTING_KINDS = frozenset(("Conv2D", "Dense", "Conv1D", "SeparableConv1D"))
 #: Every kind a graph may contain.
 ALLOWED_KINDS = frozenset(KINDS)
 

@@ -1,4 +1,5 @@
-"""Function-preserving network morphisms: deeper, wider, and skip connections (add / concat).
+"""Function-preserving network morphisms: deeper, wider, and skip connections (add / concat),
+on images (rank-3 tensors), sequences (rank 2: steps x channels, e.g. embedded texts) and vectors.
 
 A morph op is a JSON dict naming its target, e.g. ``{"op": "wider", "layer": "conv2d_4",
 "extra": 32, "seed": 7}``, so that a child can be rebuilt by replaying ops on its parent's
@@ -42,7 +43,7 @@ def _body(graph: Graph, kind: str | None = None) -> list[LayerSpec]:
 
 
 def _channel_fanout(graph: Graph, name: str) -> tuple[list[LayerSpec], list[LayerSpec]] | None:
-    """Layers carrying ``name``'s channels unchanged, and the Conv2D/Dense layers consuming them.
+    """Layers carrying ``name``'s channels unchanged, and the convolutions / Dense layers consuming them.
 
     ``None`` when the channels reach a layer that cannot absorb new ones (Add, Concatenate,
     Flatten, an activation, or the model output).
@@ -58,19 +59,36 @@ def _channel_fanout(graph: Graph, name: str) -> tuple[list[LayerSpec], list[Laye
             if consumer.kind in layer_specs.CHANNEL_PRESERVING_KINDS:
                 passthrough.append(consumer)
                 frontier.append(consumer.name)
-            elif consumer.kind in ("Conv2D", "Dense"):
+            elif consumer.kind in layer_specs.CONNECTING_KINDS and _single_depth(consumer):
                 absorbers[consumer.name] = consumer
             else:
                 return None
     return passthrough, list(absorbers.values())
 
 
+def _single_depth(spec: LayerSpec) -> bool:
+    """Separable convolutions are morphed only with one depthwise filter per channel."""
+    return int(spec.config.get("depth_multiplier", 1)) == 1
+
+
+#: The pooling a skip connection uses to reach a smaller target, by tensor rank.
+SKIP_POOLS = {2: "MaxPooling1D", 3: "MaxPooling2D"}
+
+
 def _pools_between(source: tuple[int, ...], target: tuple[int, ...]) -> int | None:
-    """How many 2x2 'same' poolings map ``source`` onto ``target``'s spatial size, if any."""
+    """How many 2x2 (or, on sequences, 2) 'same' poolings map ``source`` onto ``target``'s
+    spatial size, if any."""
     if len(source) != len(target):
         return None
     if len(source) == 1:
         return 0
+    if len(source) == 2:
+        steps = source[0]
+        for pools in range(MAX_POOLS_ON_SKIP + 1):
+            if steps == target[0]:
+                return pools
+            steps = -(-steps // 2)
+        return None
     height, width = source[:2]
     for pools in range(MAX_POOLS_ON_SKIP + 1):
         if (height, width) == tuple(target[:2]):
@@ -86,17 +104,17 @@ def candidates(graph: Graph, op: str, limits: Limits = Limits()) -> list[dict]:
         found = []
         for spec in _body(graph):
             rank = len(shapes[spec.name])
-            if rank not in (1, 3) or not graph.is_nonnegative(spec.name):
+            if rank not in (1, 2, 3) or not graph.is_nonnegative(spec.name):
                 continue
             if spec.name == graph.output or not graph.consumers(spec.name):
                 continue
-            sizes = DEEPER_KERNEL_SIZES if rank == 3 else (1,)
+            sizes = DEEPER_KERNEL_SIZES if rank > 1 else (1,)
             found += [{"op": "deeper", "after": spec.name, "kernel_size": k} for k in sizes]
         return found
     if op == "wider":
         found = []
         for spec in _body(graph):
-            if spec.kind not in ("Conv2D", "Dense"):
+            if spec.kind not in layer_specs.CONNECTING_KINDS or not _single_depth(spec):
                 continue
             width = shapes[spec.name][-1]
             if width >= limits.max_width or _channel_fanout(graph, spec.name) is None:
@@ -135,13 +153,13 @@ def _identity_bn_weights(channels: int) -> list[np.ndarray]:
 
 def _projection(graph: Graph, source: str, rank: int, inputs: int, outputs: int,
                 kernel: np.ndarray | None) -> LayerSpec:
-    """A bias-free 1x1 conv (images) or dense layer (vectors), role ``skip``."""
-    kind = "Conv2D" if rank == 3 else "Dense"
+    """A bias-free 1x1 conv (images), width-1 conv (sequences) or dense layer (vectors), role ``skip``."""
+    kind = {3: "Conv2D", 2: "Conv1D"}.get(rank, "Dense")
     config = ({"filters": outputs, "kernel_size": 1, "padding": "same", "use_bias": False}
-              if rank == 3 else {"units": outputs, "use_bias": False})
+              if rank > 1 else {"units": outputs, "use_bias": False})
     spec = LayerSpec(graph.new_name(kind), kind, config, [source], role="skip")
     if kernel is not None:
-        shape = (1, 1, inputs, outputs) if rank == 3 else (inputs, outputs)
+        shape = (1,) * (rank - 1) + (inputs, outputs)
         graph.weights[spec.name] = [kernel.reshape(shape).astype(np.float32)]
     return spec
 
@@ -151,8 +169,9 @@ def _deeper(graph: Graph, op: dict) -> None:
     anchor = op["after"]
     shape = graph.shapes()[anchor]
     channels, size = shape[-1], int(op.get("kernel_size", 3))
-    if len(shape) == 3:
-        layer = LayerSpec(graph.new_name("Conv2D"), "Conv2D",
+    if len(shape) > 1:
+        kind = "Conv2D" if len(shape) == 3 else "Conv1D"
+        layer = LayerSpec(graph.new_name(kind), kind,
                           {"filters": channels, "kernel_size": size, "padding": "same",
                            "use_bias": False}, [anchor])
     else:
@@ -166,6 +185,9 @@ def _deeper(graph: Graph, op: dict) -> None:
         if len(shape) == 3:
             kernel = np.zeros((size, size, channels, channels), np.float32)
             kernel[size // 2, size // 2] = eye
+        elif len(shape) == 2:
+            kernel = np.zeros((size, channels, channels), np.float32)
+            kernel[size // 2] = eye
         else:
             kernel = eye
         graph.weights[layer.name] = [kernel]
@@ -177,28 +199,42 @@ def _deeper(graph: Graph, op: dict) -> None:
 def _wider(graph: Graph, op: dict, rng: np.random.Generator) -> None:
     spec = graph.spec(op["layer"])
     fanout = _channel_fanout(graph, spec.name)
-    if spec.kind not in ("Conv2D", "Dense") or fanout is None:
+    if spec.kind not in layer_specs.CONNECTING_KINDS or not _single_depth(spec) or fanout is None:
         raise ValueError(f"Layer {spec.name!r} cannot be widened.")
     passthrough, absorbers = fanout
-    key = "filters" if spec.kind == "Conv2D" else "units"
+    key = "units" if spec.kind == "Dense" else "filters"
     old, extra = int(spec.config[key]), int(op["extra"])
     spec.config[key] = old + extra
     copied = rng.integers(0, old, size=extra)
     if not graph.weights:
         return
     values = graph.weights[spec.name]
-    graph.weights[spec.name] = [np.concatenate([w, w[..., copied] + _noise(rng, w[..., copied])],
-                                               axis=-1) for w in values]
+    # A separable convolution's depthwise kernel (first) keeps its shape: its outputs are the
+    # pointwise kernel's and the bias's last axis.
+    fixed = values[:1] if spec.kind == "SeparableConv1D" else []
+    graph.weights[spec.name] = fixed + [
+        np.concatenate([w, w[..., copied] + _noise(rng, w[..., copied])], axis=-1)
+        for w in values[len(fixed):]]
     for layer in passthrough:
         if layer.kind == "BatchNormalization":
             graph.weights[layer.name] = [np.concatenate([w, w[copied]])
                                          for w in graph.weights[layer.name]]
     for layer in absorbers:
-        kernel, *rest = graph.weights[layer.name]
-        zeros_shape = list(kernel.shape)
-        zeros_shape[-2] = extra
-        kernel = np.concatenate([kernel, np.zeros(zeros_shape, kernel.dtype)], axis=-2)
-        graph.weights[layer.name] = [kernel, *rest]
+        if layer.kind == "SeparableConv1D":
+            # New input channels get depthwise filters (any: copies) and zero pointwise weights.
+            depthwise, kernel, *rest = graph.weights[layer.name]
+            depthwise = np.concatenate([depthwise, depthwise[:, copied]], axis=1)
+            graph.weights[layer.name] = [depthwise, _zero_rows(kernel, extra), *rest]
+        else:
+            kernel, *rest = graph.weights[layer.name]
+            graph.weights[layer.name] = [_zero_rows(kernel, extra), *rest]
+
+
+def _zero_rows(kernel: np.ndarray, extra: int) -> np.ndarray:
+    """``kernel`` with ``extra`` zero input channels (its axis -2) appended."""
+    zeros_shape = list(kernel.shape)
+    zeros_shape[-2] = extra
+    return np.concatenate([kernel, np.zeros(zeros_shape, kernel.dtype)], axis=-2)
 
 
 def _skip(graph: Graph, op: dict, merge_kind: str) -> None:
@@ -211,7 +247,8 @@ def _skip(graph: Graph, op: dict, merge_kind: str) -> None:
     branch: list[LayerSpec] = []
     node = source
     for _ in range(pools):
-        branch.append(LayerSpec(graph.new_name("MaxPooling2D"), "MaxPooling2D",
+        pool = SKIP_POOLS[rank]
+        branch.append(LayerSpec(graph.new_name(pool), pool,
                                 {"pool_size": 2, "padding": "same"}, [node], role="skip"))
         node = branch[-1].name
     with_weights = bool(graph.weights)

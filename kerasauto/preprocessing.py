@@ -72,7 +72,9 @@ def training_dataset(x: np.ndarray, y: np.ndarray, batch_size: int,
     steps_per_epoch = int(indices.cardinality())
 
     def gather(batch):
-        batch_images = tf.cast(tf.gather(images, batch), tf.float32)
+        batch_images = tf.gather(images, batch)
+        if batch_images.dtype != tf.string:  # raw texts stay strings: the model tokenises them
+            batch_images = tf.cast(batch_images, tf.float32)
         if augmenter is not None:
             batch_images = augmenter(batch_images, training=True)
         return batch_images, tf.gather(labels, batch)

@@ -56,3 +56,32 @@ def test_seed_cnn_is_fast_enough_to_train_on_a_cpu():
     # The default seed (two convolutions per block) costs what the hand-written CNN does.
     assert generators.cnn((28, 28, 1), 10, convs_per_block=2).num_params() < 310_000
     assert generators.resnet((28, 28, 1), 10).num_params() < 300_000
+
+
+def _text_spec(output_mode):
+    spec = {"kind": "TextVectorization", "standardize": "lower", "split": "whitespace",
+            "output_mode": output_mode, "vocabulary": ["cat", "dog", "fish", "bird"]}
+    if output_mode == "int":
+        spec["output_sequence_length"] = 12
+    else:
+        spec.update(ngrams=2, idf_weights=[1.0, 1.5, 2.0, 2.5])
+    return spec
+
+
+@pytest.mark.parametrize("output_mode", ["int", "tf_idf"])
+def test_text_graph_takes_strings_and_keeps_its_vocabulary(output_mode):
+    graph = generators.text_seed([_text_spec(output_mode)], 3)
+    assert graph.input_dtype == "string" and graph.input_shape == ()
+    model = graph.build()
+    assert model.inputs[0].dtype == "string"
+    assert graph.num_params() == model.count_params()
+    again = Graph.from_json(graph.to_json())
+    assert again.input_dtype == "string" and again.to_json() == graph.to_json()
+    vectorizer = again.build().get_layer(graph.layers[0].name)
+    assert vectorizer.get_vocabulary(include_special_tokens=False) == ["cat", "dog", "fish", "bird"]
+    out = model(np.array(["cat dog", "a bird"]))
+    assert tuple(out.shape) == (2, 3)
+
+
+def test_image_graph_json_is_unchanged_by_the_input_dtype():
+    assert "input_dtype" not in json.loads(generators.cnn((8, 8, 1), 10).to_json())

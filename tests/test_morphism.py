@@ -123,3 +123,74 @@ def test_neighbours_respect_a_cost_limit(trained_parents):
 def test_apply_rejects_unknown_ops(trained_parents):
     with pytest.raises(ValueError, match="op must be one of"):
         morphism.apply(trained_parents["cnn"], "shallower")
+
+
+# ---------------------------------------------------------------------- text models
+def _text_corpus():
+    import os
+
+    path = os.path.join(os.path.dirname(__file__), "data", "english_topics.tsv")
+    with open(path, encoding="utf-8") as handle:
+        rows = [line.rstrip("\n").split("\t") for line in handle]
+    texts = np.array([text for _, text in rows], dtype=object)
+    labels = np.unique([label for label, _ in rows], return_inverse=True)[1]
+    return texts, labels
+
+
+@pytest.fixture(scope="module")
+def trained_text_parents():
+    """The two text seeds (n-gram MLP, separable CNN on tokens) trained for a few epochs."""
+    from kerasauto import text_preprocessing
+
+    texts, labels = _text_corpus()
+    parents = {}
+    for model_kind in ("ngram", "sequence"):
+        spec = text_preprocessing.vectorizer_spec(texts, model=model_kind)
+        graph = generators.text_seed([spec], 3)
+        model = graph.build()
+        model.compile("adam", "sparse_categorical_crossentropy")
+        model.fit(texts, labels, epochs=3, batch_size=32, verbose=0)
+        graph.update_weights(model)
+        parents[model_kind] = graph
+    return parents, texts, labels
+
+
+@pytest.mark.parametrize("name", ["ngram", "sequence"])
+@pytest.mark.parametrize("op", morphism.MORPHISMS)
+def test_text_morph_preserves_function(trained_text_parents, name, op):
+    parents, texts, labels = trained_text_parents
+    parent = parents[name]
+    if not morphism.candidates(parent, op):
+        pytest.skip(f"{op} has no target in the {name} text seed")
+    child = morphism.apply(parent, op, np.random.default_rng(0))
+    assert child.architecture_key() != parent.architecture_key()
+    assert child.input_dtype == "string"
+    model = _materialise(child, texts)
+    assert model.count_params() == child.num_params()
+    expected = parent.build().predict(texts, verbose=0)
+    assert np.abs(model.predict(texts, verbose=0) - expected).max() <= TOLERANCE
+    model.compile("adam", "sparse_categorical_crossentropy")
+    assert np.isfinite(model.train_on_batch(texts[:32], labels[:32]))
+    assert Graph.from_json(child.to_json()).to_json() == child.to_json()
+
+
+def test_sequence_model_morphs_reach_its_convolutions(trained_text_parents):
+    """On the separable CNN every morph applies; widening a separable convolution that feeds
+    another one, then a chain of morphs, preserves the function."""
+    parents, texts, labels = trained_text_parents
+    graph = parents["sequence"]
+    assert all(morphism.candidates(graph, op) for op in morphism.MORPHISMS)
+    expected = graph.build().predict(texts, verbose=0)
+    first = next(s for s in graph.layers if s.kind == "SeparableConv1D")
+    graph = morphism.apply(graph, {"op": "wider", "layer": first.name, "extra": 8, "seed": 1})
+    rng = np.random.default_rng(3)
+    applied = []
+    while len(applied) < 6:
+        try:
+            graph = morphism.apply(graph, morphism.MORPHISMS[len(applied) % 4], rng)
+        except ValueError:
+            continue
+        applied.append(graph.last_op)
+    model = _materialise(graph, texts)
+    assert model.get_layer(first.name).filters >= first.config["filters"] + 8
+    assert np.abs(model.predict(texts, verbose=0) - expected).max() <= TOLERANCE

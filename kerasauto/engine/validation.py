@@ -59,10 +59,39 @@ def check_images(x: Any, name: str = "x", expected_shape: tuple[int, ...] | None
     return array
 
 
-def check_class_labels(y: Any, n_samples: int, name: str = "y") -> np.ndarray:
-    """1-D class labels (ints, strings or bools, one type), as many as there are images."""
+def check_texts(x: Any, name: str = "x") -> np.ndarray:
+    """Raw texts as a 1-D object array of ``str``: a list, tuple or array of strings (bytes are
+    decoded as UTF-8); an (N, 1) array is flattened. Refuses non-strings, naming the first."""
+    if isinstance(x, (str, bytes)):
+        raise TypeError(f"{name} must be a sequence of texts, not a single {type(x).__name__}; "
+                        f"wrap it in a list.")
+    if not isinstance(x, (list, tuple, np.ndarray)) and not hasattr(x, "__array__"):
+        raise TypeError(f"{name} must be a list or array of strings, got {type(x).__name__}.")
+    array = np.asarray(x, dtype=object)
+    if array.ndim == 2 and array.shape[1] == 1:
+        array = array[:, 0]
+    if array.ndim != 1:
+        raise ValueError(f"{name} must be 1-D (one text per entry), got shape {array.shape}.")
+    if len(array) == 0:
+        raise ValueError(f"{name} is empty: expected at least one text.")
+    texts = np.empty(len(array), dtype=object)
+    for index, value in enumerate(array):
+        if isinstance(value, bytes):
+            try:
+                value = value.decode("utf-8")
+            except UnicodeDecodeError:
+                raise ValueError(f"{name}[{index}] is bytes that are not UTF-8.") from None
+        if not isinstance(value, str):
+            raise TypeError(f"{name} must hold strings; {name}[{index}] is "
+                            f"{type(value).__name__} {value!r:.40}.")
+        texts[index] = value
+    return texts
+
+
+def check_class_labels(y: Any, n_samples: int, name: str = "y", noun: str = "images") -> np.ndarray:
+    """1-D class labels (ints, strings or bools, one type), as many as there are inputs."""
     labels = _as_1d(y, name)
-    _check_length(labels, n_samples, name)
+    _check_length(labels, n_samples, name, noun)
     if labels.dtype == object:
         kinds = {type(v).__name__ for v in labels}
         kinds = {"int" if k.startswith("int") else k for k in kinds}
@@ -81,12 +110,12 @@ def check_class_labels(y: Any, n_samples: int, name: str = "y") -> np.ndarray:
             raise ValueError(f"{name} holds float labels too large to be exact integers (> 2**53).")
         if not np.all(labels == np.round(labels)):
             raise ValueError(f"{name} holds non-integer floats; class labels must be discrete "
-                             "(use ImageRegressor for continuous targets).")
+                             "(use ImageRegressor or TextRegressor for continuous targets).")
         labels = labels.astype(np.int64)
     return labels
 
 
-def check_targets(y: Any, n_samples: int, name: str = "y") -> np.ndarray:
+def check_targets(y: Any, n_samples: int, name: str = "y", noun: str = "images") -> np.ndarray:
     """Regression targets as float32, shape (N,) or (N, k), finite."""
     try:
         targets = np.asarray(y)
@@ -96,7 +125,7 @@ def check_targets(y: Any, n_samples: int, name: str = "y") -> np.ndarray:
         raise TypeError(f"{name} must hold real numbers, got dtype {targets.dtype}.")
     if targets.ndim == 0 or targets.ndim > 2:
         raise ValueError(f"{name} must have shape (N,) or (N, k), got {targets.shape}.")
-    _check_length(targets, n_samples, name)
+    _check_length(targets, n_samples, name, noun)
     targets = targets.astype(np.float32)
     if not np.isfinite(targets).all():
         raise ValueError(f"{name} contains NaN or infinite values.")
@@ -221,9 +250,9 @@ def _as_1d(y: Any, name: str) -> np.ndarray:
     return labels
 
 
-def _check_length(values: np.ndarray, n_samples: int, name: str) -> None:
+def _check_length(values: np.ndarray, n_samples: int, name: str, noun: str = "images") -> None:
     if len(values) == 0:
         raise ValueError(f"{name} is empty.")
     if len(values) != n_samples:
-        raise ValueError(f"{name} has {len(values)} entries but x has {n_samples} images; "
+        raise ValueError(f"{name} has {len(values)} entries but x has {n_samples} {noun}; "
                          "they must match.")

@@ -1,4 +1,5 @@
 """User-facing estimators."""
 from kerasauto.tasks.image import ImageClassifier, ImageRegressor
+from kerasauto.tasks.text import TextClassifier, TextRegressor
 
-__all__ = ["ImageClassifier", "ImageRegressor"]
+__all__ = ["ImageClassifier", "ImageRegressor", "TextClassifier", "TextRegressor"]

@@ -451,7 +451,10 @@ def default_seeds(input_shape: Sequence[int], num_outputs: int, head: str = "sof
     One seed: every morph of it inherits trained weights, whereas each further seed trains from
     scratch (a small ResNet as a second seed took a sixth of a 25-minute search and was never
     the best). Skip connections are reached by morphing; pass ``seed_architectures`` for more.
+    Raw texts (input shape ``()``, a ``TextVectorization`` first): ``generators.text_seed``.
     """
+    if len(input_shape) == 0:
+        return [generators.text_seed(preprocessing, num_outputs, head=head)]
     if len(input_shape) == 3:
         return [generators.cnn(input_shape, num_outputs, head=head, convs_per_block=2,
                                preprocessing=preprocessing)]
@@ -461,6 +464,8 @@ def default_seeds(input_shape: Sequence[int], num_outputs: int, head: str = "sof
 def fallback_seeds(input_shape: Sequence[int], num_outputs: int, head: str = "softmax",
                    preprocessing: Sequence[dict] | None = None) -> list[Graph]:
     """Smaller seeds, tried only when every seed failed (e.g. out of memory): a small ResNet."""
+    if len(input_shape) == 0:
+        return [generators.text_seed(preprocessing, num_outputs, head=head, small=True)]
     if len(input_shape) == 3:
         return [generators.resnet(input_shape, num_outputs, head=head, preprocessing=preprocessing)]
     return [generators.mlp(input_shape, num_outputs, head=head, units=32,
