@@ -68,10 +68,11 @@ def test_search_ends_within_the_time_limit_with_a_best_model(tmp_path, digits, b
 def test_final_fit_time_limit_covers_evaluating_the_test_data(tmp_path, digits):
     """Training must stop early enough to evaluate the test data within the time limit.
 
-    The test data are sized to take about a third of the limit to predict on this machine
+    The test data are sized to take about a quarter of the limit to predict on this machine
     (600 000 images took 8-30 s, by machine and seed network). The same allowance as the
     search's (5 s either side; this machine pauses for ~1 s now and then): without the time
-    kept for the evaluation, final_fit ended ~9 s late.
+    kept for the evaluation, final_fit ended ~9 s late with a third. (A third was too close:
+    once in a full suite the evaluation took 21 s where its timed part predicted 8.7 s.)
     """
     x, y = digits
     clf = kerasauto.ImageClassifier(max_trials=1, directory=str(tmp_path), project_name="p",
@@ -83,7 +84,7 @@ def test_final_fit_time_limit_covers_evaluating_the_test_data(tmp_path, digits):
     timer = time.monotonic()
     clf.predict(timed)
     per_image = (time.monotonic() - timer) / len(timed)
-    count = int(min(600_000, budget / 3 / per_image))
+    count = int(min(600_000, budget / 4 / per_image))
     repeats = -(-count // len(x[1200:]))
     x_test = np.tile(x[1200:], (repeats, 1, 1, 1))[:count]
     y_test = np.tile(y[1200:], repeats)[:count]
